@@ -1,0 +1,53 @@
+# cxjourney: `make run` runs the main job, `make test` runs every check. Both bootstrap
+# what they need on a fresh machine (Debian packages, .venv, real components in
+# ~/.cache/cxjourney built from the Go module proxy).
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.cxj-bootstrapped
+export CXJ_TEST_LOGS ?= $(CURDIR)/.test-logs
+
+.PHONY: run test lint unit integration bench infra venv clean docs
+
+$(STAMP): pyproject.toml constraints.txt scripts/bootstrap.sh scripts/debian-packages.txt
+	scripts/bootstrap.sh
+	touch $@
+
+venv: $(STAMP)
+
+## infra: build or reuse the cached real components (control plane, kwok, collector, ...)
+infra: venv
+	scripts/build-infra.sh >/dev/null
+
+## run: the main job (until the standalone demo lands: the CRD on a real control plane)
+run: venv infra
+	$(BIN)/python -m tests.harness.showcase
+
+## lint: ruff, formatting, mypy strict and the import-linter contracts
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+unit: venv
+	$(BIN)/pytest tests/unit
+
+integration: venv infra
+	$(BIN)/pytest tests/integration tests/e2e
+
+## test: everything CI runs
+test: lint infra
+	rm -rf $(CXJ_TEST_LOGS)
+	$(BIN)/pytest
+
+## bench: benchmarks, printing ratios against baselines measured in the same run
+bench: venv infra
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .test-logs
+
+## docs: regenerate the CRD field reference from crds/
+docs: venv
+	$(BIN)/python scripts/crd_reference.py > docs/reference/cxjourney.md

@@ -1,0 +1,1 @@
+"""The kopf operator that reconciles CxJourney resources into probe Deployments."""

@@ -1,0 +1,1 @@
+"""The probe runner: runs a journey step by step and emits OpenTelemetry traces and metrics."""

@@ -1,0 +1,1 @@
+"""The OTLP processor: journey SLOs, experience scores and attribution from telemetry."""

@@ -1,0 +1,53 @@
+"""Shared fixtures: the real control plane and collector, started once per test session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.harness.kube import ControlPlane
+from tests.harness.processes import REPO, log_tail
+
+CRDS = REPO / "crds"
+EXAMPLES = sorted((CRDS / "examples").glob("*.yaml"))
+
+_started: list[ControlPlane] = []
+
+
+@pytest.fixture(scope="session")
+def kube() -> Iterator[ControlPlane]:
+    """etcd + kube-apiserver with RBAC on, and the project's CRDs installed and Established."""
+    plane = ControlPlane().start()
+    _started.append(plane)
+    try:
+        plane.kubectl("apply", "--server-side", "-f", str(CRDS))
+        plane.kubectl(
+            "wait", "--for=condition=Established", "--timeout=60s", "crd/cxjourneys.cxjourney.dev"
+        )
+        yield plane
+    finally:
+        plane.stop()
+
+
+@pytest.fixture(scope="session")
+def kube_pods(kube: ControlPlane) -> ControlPlane:
+    """The control plane plus controller-manager, scheduler and kwok with fake Nodes."""
+    kube.enable_pods()
+    return kube
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """On a failing test that used the control plane, attaches the tails of its process logs."""
+    outcome = yield
+    report = outcome.get_result()
+    if (
+        report.failed
+        and _started
+        and {"kube", "kube_pods"} & set(getattr(item, "fixturenames", ()))
+    ):
+        for plane in _started:
+            for process in plane.processes.values():
+                report.sections.append((f"log {process.name}", log_tail(Path(process.log_path))))

@@ -1,0 +1,1 @@
+"""Test harness: real Kubernetes control plane, OpenTelemetry Collector and helpers to run them."""
