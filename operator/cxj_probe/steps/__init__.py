@@ -1,0 +1,1 @@
+"""Step executors: one async function per step kind, each returning a StepOutcome."""
