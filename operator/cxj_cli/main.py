@@ -69,6 +69,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     version = sub.add_parser("version", help="print the version")
     version.set_defaults(run=_version)
+
+    from cxj_probe.cli import add_probe_parser
+    from cxj_processors.cli import add_processor_parser
+
+    from cxj_probe.voice.cli import add_mos_parser, add_reflector_parser
+
+    add_probe_parser(sub)
+    add_processor_parser(sub)
+    add_mos_parser(sub)
+    add_reflector_parser(sub)
     return parser
 
 

@@ -103,6 +103,29 @@ async def run_probe(
     return results
 
 
+async def serve_health(listen: str) -> asyncio.Server:
+    """Answers /healthz and /readyz with 200 while the probe's event loop runs."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            request = await asyncio.wait_for(reader.readline(), 5)
+            path = request.split(b" ")[1] if request.count(b" ") >= 2 else b""
+            ok = path in (b"/healthz", b"/readyz")
+            body = b"ok\n" if ok else b"not found\n"
+            status = b"200 OK" if ok else b"404 Not Found"
+            writer.write(b"HTTP/1.1 " + status + b"\r\nContent-Type: text/plain\r\n"
+                         b"Content-Length: " + str(len(body)).encode() +
+                         b"\r\nConnection: close\r\n\r\n" + body)
+            await writer.drain()
+        except (TimeoutError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    host, _, port = listen.rpartition(":")
+    return await asyncio.start_server(answer, host or "0.0.0.0", int(port))
+
+
 def _run(args: argparse.Namespace) -> int:
     from cxj_probe.steps.registry import EXECUTORS
 
@@ -132,6 +155,8 @@ def _run(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        if args.health_listen:
+            await serve_health(args.health_listen)
         return await run_probe(
             journeys,
             location,
@@ -171,4 +196,6 @@ def add_probe_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "$CXJ_LOCATION, else each journey's first location)",
     )
     probe.add_argument("--once", action="store_true", help="run each journey once and exit")
+    probe.add_argument("--health-listen", metavar="HOST:PORT",
+                       help="serve /healthz and /readyz here (for Kubernetes probes)")
     probe.set_defaults(run=_run)

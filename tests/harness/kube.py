@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.harness.pki import Pki, make_pki
-from tests.harness.processes import Process, free_port, infra_paths, test_logs_dir
+from tests.harness.processes import Process, free_port, infra_paths, logs_dir
 
 FAKE_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 
@@ -71,7 +71,7 @@ class ControlPlane:
         shm = Path("/dev/shm")
         base = shm if shm.is_dir() and os.access(shm, os.W_OK) else None
         self.root = root or Path(tempfile.mkdtemp(prefix="cxj-kube-", dir=base))
-        self.log_dir = test_logs_dir() / f"kube-{self.root.name}"
+        self.log_dir = logs_dir() / f"kube-{self.root.name}"
         self.pki: Pki = make_pki(self.root / "pki")
         self.port = free_port()
         self.url = f"https://127.0.0.1:{self.port}"

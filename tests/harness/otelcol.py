@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from tests.harness.processes import Process, free_port, infra_paths, port_open, test_logs_dir
+from tests.harness.processes import Process, free_port, infra_paths, port_open, logs_dir
 
 
 def otelcol_binary() -> Path:
@@ -34,7 +34,7 @@ class Collector:
         self.grpc_port = free_port()
         self.http_port = free_port()
         self.output = self.root / "out.jsonl"
-        self.log_dir = test_logs_dir() / f"otelcol-{self.root.name}"
+        self.log_dir = logs_dir() / f"otelcol-{self.root.name}"
         self.process: Process | None = None
 
     def file_backend_config(self, extra_pipelines: dict[str, Any] | None = None) -> dict[str, Any]:

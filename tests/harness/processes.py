@@ -38,7 +38,7 @@ def infra_paths(*components: str) -> dict[str, Path]:
     return paths
 
 
-def test_logs_dir() -> Path:
+def logs_dir() -> Path:
     """Returns where server logs go: CXJ_TEST_LOGS, else .test-logs/ in the repository."""
     return Path(os.environ.get("CXJ_TEST_LOGS", REPO / ".test-logs"))
 
