@@ -72,6 +72,7 @@ async def run_probe(
     telemetry_for: Callable[[Journey, str], Telemetry],
     secrets: Callable[[str, str], str],
     stop: asyncio.Event,
+    on_result: Callable[[RunResult, Journey], None] | None = None,
 ) -> list[RunResult]:
     """Runs every journey on its schedule until stop is set (or once each)."""
     results: list[RunResult] = []
@@ -93,6 +94,8 @@ async def run_probe(
         def report(result: RunResult, journey: Journey = journey, site: str = site) -> None:
             results.append(result)
             log.info("%s", summary_line(journey, site, result))
+            if on_result is not None:
+                on_result(result, journey)
 
         schedules.append(Schedule(runner, journey.interval_s, report))
     try:

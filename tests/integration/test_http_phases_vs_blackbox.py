@@ -1,0 +1,204 @@
+"""The http step's phase timings agree with Prometheus blackbox_exporter's on the same target.
+
+Both probe one target (a separate process that waits 50 ms before the response head and
+30 ms in the middle of the body), interleaved and paced, 31 times each; the medians of
+each pair of phases that mean the same thing must agree within max(1 ms, 5 %).
+
+Mapping (blackbox_exporter's probe_http_duration_seconds{phase} → our phase):
+  resolve → dns (ours is absent for an IP literal: 0), connect → connect, tls → tls,
+  processing (connection ready → first response byte) → ttfb, transfer → transfer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import urllib.parse
+import urllib.request
+from collections import defaultdict
+from collections.abc import Iterator
+
+import pytest
+from tests.harness.processes import REPO, Process, free_port, logs_dir, port_open
+from tests.harness.step_targets import issue_certificates, make_context, make_step
+
+from cxj_journey.model import HttpStep
+from cxj_probe.steps.http import run_http
+
+BLACKBOX = "/usr/bin/prometheus-blackbox-exporter"
+HEADER_DELAY_S, BODY_DELAY_S = 0.05, 0.03
+ROUNDS = 31
+PACE_S = 0.1  # between probes, see _compare
+# blackbox_exporter phase → cxjourney phase
+PHASES = {
+    "resolve": "dns",
+    "connect": "connect",
+    "tls": "tls",
+    "processing": "ttfb",
+    "transfer": "transfer",
+}
+CONFIG = """\
+modules:
+  http_plain:
+    prober: http
+    timeout: 5s
+    http:
+      preferred_ip_protocol: ip4
+      ip_protocol_fallback: false
+  https_insecure:
+    prober: http
+    timeout: 5s
+    http:
+      preferred_ip_protocol: ip4
+      ip_protocol_fallback: false
+      tls_config:
+        insecure_skip_verify: true
+"""
+
+
+class _SameSessionProcess(Process):
+    """A server process in its own process group but in the test's session.
+
+    Linux schedules each session as one group (autogroup) with an equal share of the CPU.
+    In a session of its own, the exporter would get a share the test process (which runs
+    the probe) does not, and on a busy machine the comparison would measure the
+    scheduler; in one session all three compete on the same terms.
+    """
+
+    def start(self) -> _SameSessionProcess:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self.popen = subprocess.Popen(
+                self.argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **(self.env or {})},
+                process_group=0,  # stop() signals the group
+            )
+        return self
+
+
+def _start(name: str, argv: list[str], port: int) -> Process:
+    process = _SameSessionProcess(name, argv, logs_dir(), env={"PYTHONPATH": str(REPO)})
+    process.start()
+    try:
+        process.wait_until(lambda: port_open(port), 30, "listening")
+    except Exception:
+        process.stop()
+        raise
+    return process
+
+
+@pytest.fixture(scope="module")
+def blackbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    config = tmp_path_factory.mktemp("blackbox") / "blackbox.yml"
+    config.write_text(CONFIG)
+    port = free_port()
+    process = _start(
+        "blackbox-exporter",
+        [BLACKBOX, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}"],
+        port,
+    )
+    yield f"http://127.0.0.1:{port}"
+    process.stop()
+
+
+def _target(name: str, extra: list[str]) -> Iterator[int]:
+    port = free_port()
+    argv = [sys.executable, "-m", "tests.harness.step_targets", "--port", str(port)]
+    argv += ["--header-delay", str(HEADER_DELAY_S), "--body-delay", str(BODY_DELAY_S)]
+    process = _start(name, argv + extra, port)
+    yield port
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def plain_port() -> Iterator[int]:
+    yield from _target("phase-target-plain", [])
+
+
+@pytest.fixture(scope="module")
+def tls_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    certificates = issue_certificates(tmp_path_factory.mktemp("phase-pki"))
+    extra = ["--cert", str(certificates.cert_path), "--key", str(certificates.key_path)]
+    yield from _target("phase-target-tls", extra)
+
+
+def _blackbox_phases(blackbox: str, url: str, module: str) -> dict[str, float]:
+    query = urllib.parse.urlencode({"target": url, "module": module})
+    with urllib.request.urlopen(f"{blackbox}/probe?{query}", timeout=10) as reply:
+        text = reply.read().decode()
+    phases, success = {}, None
+    for line in text.splitlines():
+        if line.startswith('probe_http_duration_seconds{phase="'):
+            label, value = line.split(" ")
+            phases[label.split('"')[1]] = float(value)
+        elif line.startswith("probe_success "):
+            success = line.split(" ")[1]
+    assert success == "1", text
+    return phases
+
+
+async def _compare(blackbox: str, url: str, module: str) -> dict[str, tuple[float, float]]:
+    """Medians per blackbox phase: (ours, blackbox's), in seconds."""
+    action = HttpStep(url, "GET", (), None, True, 10, True, ())
+    step, context = make_step(action, kind="http"), make_context()
+    ours: dict[str, list[float]] = defaultdict(list)
+    theirs: dict[str, list[float]] = defaultdict(list)
+    for round_number in range(ROUNDS + 1):
+        # Alternate who goes first, and pace the probes as an interval would: a probe
+        # started the instant the other returns competes with its teardown (connection
+        # close, the exporter's garbage collection) for the CPU and measures that instead.
+        if round_number % 2:
+            measured = await asyncio.to_thread(_blackbox_phases, blackbox, url, module)
+            await asyncio.sleep(PACE_S)
+            outcome = await run_http(step, context)
+        else:
+            outcome = await run_http(step, context)
+            await asyncio.sleep(PACE_S)
+            measured = await asyncio.to_thread(_blackbox_phases, blackbox, url, module)
+        await asyncio.sleep(PACE_S)
+        assert outcome.ok, outcome.error_message
+        if round_number == 0:
+            continue  # warm-up: first-use costs on both sides (thread pools, TLS contexts)
+        ours_by_name = {p.name: (p.end_ns - p.start_ns) / 1e9 for p in outcome.phases}
+        for their_phase, our_phase in PHASES.items():
+            if their_phase in measured:
+                theirs[their_phase].append(measured[their_phase])
+                ours[their_phase].append(ours_by_name.get(our_phase, 0.0))
+    return {
+        phase: (statistics.median(ours[phase]), statistics.median(theirs[phase]))
+        for phase in theirs
+    }
+
+
+def _assert_agree(medians: dict[str, tuple[float, float]], expected: set[str]) -> None:
+    report = ", ".join(
+        f"{phase}: ours {o * 1e3:.3f} ms vs blackbox {t * 1e3:.3f} ms"
+        for phase, (o, t) in medians.items()
+    )
+    assert expected <= set(medians), report
+    for phase, (ours, theirs) in medians.items():
+        tolerance = max(0.001, 0.05 * theirs)
+        assert abs(ours - theirs) <= tolerance, f"{phase} disagrees beyond {tolerance}s: {report}"
+    assert medians["processing"][0] >= HEADER_DELAY_S, report
+    assert medians["transfer"][0] >= BODY_DELAY_S, report
+
+
+def test_plain_http_phases_agree_with_blackbox_exporter(blackbox: str, plain_port: int) -> None:
+    url = f"http://127.0.0.1:{plain_port}/"
+    medians = asyncio.run(_compare(blackbox, url, "http_plain"))
+    _assert_agree(medians, {"resolve", "connect", "processing", "transfer"})
+
+
+def test_https_phases_by_name_agree_with_blackbox_exporter(blackbox: str, tls_port: int) -> None:
+    addresses = {info[4][0] for info in socket.getaddrinfo("localhost", tls_port)}
+    assert addresses == {"127.0.0.1"}, "this test needs localhost to resolve to 127.0.0.1 only"
+    url = f"https://localhost:{tls_port}/"
+    medians = asyncio.run(_compare(blackbox, url, "https_insecure"))
+    _assert_agree(medians, {"resolve", "connect", "tls", "processing", "transfer"})
