@@ -27,3 +27,7 @@ fi
 log "installing cxjourney and its dev tools into .venv"
 .venv/bin/python -m pip install -q --upgrade pip >&2
 .venv/bin/python -m pip install -q -c constraints.txt -e '.[dev]' >&2
+# Plain .pth entries for the source roots: new packages are importable without reinstalling,
+# and type checkers resolve them the same way.
+site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+printf '%s\n%s\n' "$repo/operator" "$repo/processors" > "$site/cxjourney-sources.pth"

@@ -71,14 +71,15 @@ def build_parser() -> argparse.ArgumentParser:
     version.set_defaults(run=_version)
 
     from cxj_probe.cli import add_probe_parser
-    from cxj_processors.cli import add_processor_parser
-
     from cxj_probe.voice.cli import add_mos_parser, add_reflector_parser
+    from cxj_processors.cli import add_processor_parser
+    from cxj_standalone.cli import add_standalone_parsers
 
     add_probe_parser(sub)
     add_processor_parser(sub)
     add_mos_parser(sub)
     add_reflector_parser(sub)
+    add_standalone_parsers(sub)
     return parser
 
 

@@ -116,9 +116,13 @@ async def serve_health(listen: str) -> asyncio.Server:
             ok = path in (b"/healthz", b"/readyz")
             body = b"ok\n" if ok else b"not found\n"
             status = b"200 OK" if ok else b"404 Not Found"
-            writer.write(b"HTTP/1.1 " + status + b"\r\nContent-Type: text/plain\r\n"
-                         b"Content-Length: " + str(len(body)).encode() +
-                         b"\r\nConnection: close\r\n\r\n" + body)
+            writer.write(
+                b"HTTP/1.1 " + status + b"\r\nContent-Type: text/plain\r\n"
+                b"Content-Length: "
+                + str(len(body)).encode()
+                + b"\r\nConnection: close\r\n\r\n"
+                + body
+            )
             await writer.drain()
         except (TimeoutError, ConnectionError):
             pass
@@ -199,6 +203,9 @@ def add_probe_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "$CXJ_LOCATION, else each journey's first location)",
     )
     probe.add_argument("--once", action="store_true", help="run each journey once and exit")
-    probe.add_argument("--health-listen", metavar="HOST:PORT",
-                       help="serve /healthz and /readyz here (for Kubernetes probes)")
+    probe.add_argument(
+        "--health-listen",
+        metavar="HOST:PORT",
+        help="serve /healthz and /readyz here (for Kubernetes probes)",
+    )
     probe.set_defaults(run=_run)

@@ -23,13 +23,19 @@ from cxj_probe.steps.base import Phase, StepContext, StepOutcome, now_ns
 
 
 def journey(steps: list[dict[str, Any]], name: str = "desk", interval: str = "1s") -> Journey:
-    return parse_journey({
-        "apiVersion": "cxjourney.dev/v1alpha1",
-        "kind": "CxJourney",
-        "metadata": {"name": name, "namespace": "cx"},
-        "spec": {"type": "agent-desktop", "interval": interval, "steps": steps,
-                 "locations": [{"name": "lon"}]},
-    })
+    return parse_journey(
+        {
+            "apiVersion": "cxjourney.dev/v1alpha1",
+            "kind": "CxJourney",
+            "metadata": {"name": name, "namespace": "cx"},
+            "spec": {
+                "type": "agent-desktop",
+                "interval": interval,
+                "steps": steps,
+                "locations": [{"name": "lon"}],
+            },
+        }
+    )
 
 
 def http_step(name: str, **extra: Any) -> dict[str, Any]:
@@ -54,10 +60,14 @@ class Script:
         if isinstance(action, float):
             await asyncio.sleep(action)
         end = now_ns()
-        outcome = StepOutcome(start, end, phases=[
-            Phase("connect", start, start + (end - start) // 2),
-            Phase("ttfb", start + (end - start) // 2, end),
-        ])
+        outcome = StepOutcome(
+            start,
+            end,
+            phases=[
+                Phase("connect", start, start + (end - start) // 2),
+                Phase("ttfb", start + (end - start) // 2, end),
+            ],
+        )
         if action == "fail":
             outcome.error_type, outcome.error_message = "connection_refused", "refused"
         if action == "extract":
@@ -65,15 +75,22 @@ class Script:
         return outcome
 
 
-def make_runner(j: Journey, script: Script) -> tuple[JourneyRunner, InMemorySpanExporter,
-                                                      InMemoryMetricReader]:
+def make_runner(
+    j: Journey, script: Script
+) -> tuple[JourneyRunner, InMemorySpanExporter, InMemoryMetricReader]:
     spans = InMemorySpanExporter()
     metrics = InMemoryMetricReader()
-    telemetry = build_telemetry(resource_attributes(j, "lon"), span_exporter=spans,
-                                metric_reader=metrics)
-    runner = JourneyRunner(j, "lon", tracer=telemetry.tracer, meter=telemetry.meter,
-                           executors={"http": script, "wait": script},
-                           secrets=lambda n, k: "s3cret")
+    telemetry = build_telemetry(
+        resource_attributes(j, "lon"), span_exporter=spans, metric_reader=metrics
+    )
+    runner = JourneyRunner(
+        j,
+        "lon",
+        tracer=telemetry.tracer,
+        meter=telemetry.meter,
+        executors={"http": script, "wait": script},
+        secrets=lambda n, k: "s3cret",
+    )
     runner.telemetry = telemetry  # type: ignore[attr-defined]
     return runner, spans, metrics
 
@@ -101,9 +118,14 @@ def test_one_trace_per_run_with_step_and_phase_spans() -> None:
     assert by_name["crm"].attributes["cx.layer"] == "dependency"
     phases = [s for s in recorded if s.attributes.get("cx.step.phase")]
     assert {(p.attributes["cx.step.name"], p.name) for p in phases} == {
-        ("login", "connect"), ("login", "ttfb"), ("crm", "connect"), ("crm", "ttfb")}
-    ttfb_layers = {p.attributes["cx.step.name"]: p.attributes["cx.layer"]
-                   for p in phases if p.name == "ttfb"}
+        ("login", "connect"),
+        ("login", "ttfb"),
+        ("crm", "connect"),
+        ("crm", "ttfb"),
+    }
+    ttfb_layers = {
+        p.attributes["cx.step.name"]: p.attributes["cx.layer"] for p in phases if p.name == "ttfb"
+    }
     assert ttfb_layers == {"login": "platform", "crm": "dependency"}
     assert recorded[0].resource.attributes["cx.slo.objective"] == 99.5
 
@@ -120,8 +142,11 @@ def test_failure_stops_the_run_and_marks_the_step() -> None:
     assert crm.attributes["error.type"] == "connection_refused"
 
 
-@pytest.mark.parametrize(("behaviour", "error_type"), [("hang", "timeout"), ("raise", "internal")],
-                         ids=["hang-times-out", "executor-bug-is-contained"])
+@pytest.mark.parametrize(
+    ("behaviour", "error_type"),
+    [("hang", "timeout"), ("raise", "internal")],
+    ids=["hang-times-out", "executor-bug-is-contained"],
+)
 def test_hangs_and_bugs_become_step_errors(behaviour: str, error_type: str) -> None:
     j = journey([http_step("slow", timeout="200ms")])
     runner, spans, _ = make_runner(j, Script({"slow": behaviour}))
@@ -138,8 +163,12 @@ def test_threshold_exceeded_is_degraded() -> None:
 
 
 def test_variables_and_trace_context_reach_later_steps() -> None:
-    j = journey([http_step("login", extract=[{"name": "token", "source": "body"}]),
-                 {"name": "crm", "http": {"url": "http://127.0.0.1/${token}"}}])
+    j = journey(
+        [
+            http_step("login", extract=[{"name": "token", "source": "body"}]),
+            {"name": "crm", "http": {"url": "http://127.0.0.1/${token}"}},
+        ]
+    )
     script = Script({"login": "extract"})
     runner, spans, _ = make_runner(j, script)
     asyncio.run(runner.run_once())
@@ -147,8 +176,11 @@ def test_variables_and_trace_context_reach_later_steps() -> None:
     crm = next(s for s in finished(runner, spans) if s.name == "crm")
     traceparent = script.contexts["crm"].trace_headers["traceparent"]
     version, trace_id, parent_id, flags = traceparent.split("-")
-    assert (version, trace_id, parent_id) == ("00", f"{crm.context.trace_id:032x}",
-                                              f"{crm.context.span_id:016x}")
+    assert (version, trace_id, parent_id) == (
+        "00",
+        f"{crm.context.trace_id:032x}",
+        f"{crm.context.span_id:016x}",
+    )
     assert int(flags, 16) & 1 == 1  # sampled
 
 
@@ -157,8 +189,9 @@ def test_run_and_step_metrics_are_recorded_with_exponential_histograms() -> None
     runner, _, metrics = make_runner(j, Script({}))
     asyncio.run(runner.run_once())
     data = metrics.get_metrics_data()
-    found = {m.name: m for rm in data.resource_metrics for sm in rm.scope_metrics
-             for m in sm.metrics}
+    found = {
+        m.name: m for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
+    }
     runs = found["cx.journey.runs"].data.data_points
     assert [(p.attributes["outcome"], p.value) for p in runs] == [("success", 1)]
     step_points = found["cx.step.duration"].data.data_points
@@ -176,7 +209,9 @@ def test_a_hanging_journey_never_delays_another() -> None:
         schedules = []
         for j, behaviour in ((hanging, {"stuck": "hang"}), (quick, {})):
             runner, _, _ = make_runner(j, Script(behaviour))
-            schedules.append(Schedule(runner, 0.1, lambda r, n=j.name: runs.__setitem__(n, runs[n] + 1)))
+            schedules.append(
+                Schedule(runner, 0.1, lambda r, n=j.name: runs.__setitem__(n, runs[n] + 1))
+            )
         tasks = [asyncio.create_task(s.run(stop)) for s in schedules]
         started = time.monotonic()
         while runs["quick"] < 5 and time.monotonic() - started < 10:

@@ -1,0 +1,221 @@
+"""From decoded spans to journey runs: which runs were good, degraded or failed, and why.
+
+A run is one trace whose root span carries a journey's resource. It is good when it
+succeeded and every step met its threshold (and voice MOS its target, if set). A failed
+run is charged to its failing step's layer; a degraded run to the layer of the step or
+phase that departed most from its robust rolling baseline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numba
+import numpy as np
+import numpy.typing as npt
+
+from cxj_journey import telemetry as names
+from cxj_processors.wire import fnv1a64
+
+ROOT, STEP, PHASE = 0, 1, 2
+_LAYER_HASHES = np.array([fnv1a64(layer.encode()) for layer in names.LAYERS], dtype=np.uint64)
+_NAME_RESOLUTION = fnv1a64(b"name_resolution")
+NETWORK = names.LAYERS.index("network")
+
+
+@dataclass
+class SpanRows:
+    """The journey spans of one or more batches, one row per span (columnar)."""
+
+    series: npt.NDArray[np.int32]
+    trace_hi: npt.NDArray[np.uint64]
+    trace_lo: npt.NDArray[np.uint64]
+    kind: npt.NDArray[np.int8]  # ROOT, STEP or PHASE
+    failed: npt.NDArray[np.bool_]
+    start_ns: npt.NDArray[np.int64]
+    end_ns: npt.NDArray[np.int64]
+    threshold_s: npt.NDArray[np.float64]  # NaN when the step has none
+    min_mos: npt.NDArray[np.float64]
+    mos_out: npt.NDArray[np.float64]
+    mos_in: npt.NDArray[np.float64]
+    layer: npt.NDArray[np.int8]  # -1 unknown
+    dns_error: npt.NDArray[np.bool_]
+    excess: npt.NDArray[np.float64]  # robust excess over the component's baseline, NaN none
+    step_hash: npt.NDArray[np.uint64]  # cx.step.name hash, 0 on root spans
+    arrived_s: npt.NDArray[np.float64]
+
+    def __len__(self) -> int:
+        return len(self.series)
+
+    def take(self, mask: npt.NDArray[np.bool_]) -> SpanRows:
+        """Returns the rows where mask is true."""
+        return SpanRows(**{f.name: getattr(self, f.name)[mask] for f in fields(self)})
+
+    @staticmethod
+    def concat(parts: list[SpanRows]) -> SpanRows:
+        """Returns the rows of several parts, in order."""
+        return SpanRows(
+            **{
+                f.name: np.concatenate([getattr(p, f.name) for p in parts])
+                for f in fields(SpanRows)
+            }
+        )
+
+
+def layer_index(hashes: npt.NDArray[np.uint64]) -> npt.NDArray[np.int8]:
+    """Maps cx.layer value hashes to layer indexes (-1 when absent or unknown)."""
+    out = np.full(len(hashes), -1, dtype=np.int8)
+    for index, value in enumerate(_LAYER_HASHES):
+        out[hashes == value] = index
+    return out
+
+
+@dataclass(frozen=True)
+class FoldedRuns:
+    """Runs found in a set of rows, and which rows they consumed."""
+
+    root_rows: npt.NDArray[np.int64]  # row index of each run's root span
+    outcome: npt.NDArray[np.int8]
+    layer: npt.NDArray[np.int8]
+    mos_out: npt.NDArray[np.float64]
+    mos_in: npt.NDArray[np.float64]
+    blamed_row: npt.NDArray[np.int64]  # row of the step or phase a bad run is charged to, -1
+    consumed: npt.NDArray[np.bool_]  # rows that belong to a run found here
+
+
+def fold_runs(rows: SpanRows) -> FoldedRuns:
+    """Groups rows by trace and judges every trace whose root span is present."""
+    order = np.lexsort((rows.trace_lo, rows.trace_hi)).astype(np.int64)
+    root_rows, outcome, layer, mos_out, mos_in, blamed, consumed = _fold(
+        order,
+        rows.trace_hi,
+        rows.trace_lo,
+        rows.kind,
+        rows.failed,
+        rows.start_ns,
+        rows.end_ns,
+        rows.threshold_s,
+        rows.min_mos,
+        rows.mos_out,
+        rows.mos_in,
+        rows.layer,
+        rows.dns_error,
+        rows.excess,
+    )
+    return FoldedRuns(root_rows, outcome, layer, mos_out, mos_in, blamed, consumed)
+
+
+@numba.njit(cache=True, nogil=True)
+def _fold(  # type: ignore[no-untyped-def]  # noqa: PLR0912, PLR0915, PLR0917 - one pass, one kernel
+    order,
+    trace_hi,
+    trace_lo,
+    kind,
+    failed,
+    start_ns,
+    end_ns,
+    threshold_s,
+    min_mos,
+    mos_out,
+    mos_in,
+    layer,
+    dns_error,
+    excess,
+):
+    n = order.shape[0]
+    root_rows = np.empty(n, np.int64)
+    outcome = np.empty(n, np.int8)
+    run_layer = np.empty(n, np.int8)
+    run_mos_out = np.empty(n, np.float64)
+    run_mos_in = np.empty(n, np.float64)
+    blamed = np.empty(n, np.int64)
+    consumed = np.zeros(n, np.bool_)
+    runs = 0
+    group_start = 0
+    while group_start < n:
+        first = order[group_start]
+        group_end = group_start + 1
+        while (
+            group_end < n
+            and trace_hi[order[group_end]] == trace_hi[first]
+            and trace_lo[order[group_end]] == trace_lo[first]
+        ):
+            group_end += 1
+        root = -1
+        for k in range(group_start, group_end):
+            if kind[order[k]] == 0:
+                root = order[k]
+        if root >= 0:
+            fail_layer = -1
+            fail_row = -1
+            slow_row = -1
+            best_row = -1
+            fail_start = np.int64(0)
+            any_failed = failed[root]
+            slow_layer = -1
+            best_excess = 0.0
+            best_layer = -1
+            m_out = np.nan
+            m_in = np.nan
+            degraded = False
+            for k in range(group_start, group_end):
+                row = order[k]
+                consumed[row] = True
+                if kind[row] == 1:
+                    if failed[row] and (fail_layer < 0 or start_ns[row] < fail_start):
+                        fail_layer = 1 if dns_error[row] else layer[row]  # 1: network
+                        fail_row = row
+                        fail_start = start_ns[row]
+                        any_failed = True
+                    duration = (end_ns[row] - start_ns[row]) / 1e9
+                    if not np.isnan(threshold_s[row]) and duration > threshold_s[row]:
+                        degraded = True
+                        if slow_layer < 0:
+                            slow_layer = layer[row]
+                            slow_row = row
+                    if not np.isnan(mos_out[row]):
+                        m_out = mos_out[row]
+                    if not np.isnan(mos_in[row]):
+                        m_in = mos_in[row]
+                    if not np.isnan(min_mos[row]):
+                        worst = min(mos_out[row], mos_in[row])
+                        if not np.isnan(worst) and worst < min_mos[row]:
+                            degraded = True
+                            if slow_layer < 0:
+                                slow_layer = 1  # voice quality is the media path's: network
+                                slow_row = row
+                if (
+                    kind[row] != 0
+                    and not np.isnan(excess[row])
+                    and excess[row] > best_excess
+                    and layer[row] >= 0
+                ):
+                    best_excess = excess[row]
+                    best_layer = layer[row]
+                    best_row = row
+            root_rows[runs] = root
+            run_mos_out[runs] = m_out
+            run_mos_in[runs] = m_in
+            if any_failed:
+                outcome[runs] = 2
+                run_layer[runs] = fail_layer
+                blamed[runs] = fail_row
+            elif degraded:
+                outcome[runs] = 1
+                run_layer[runs] = best_layer if best_layer >= 0 else slow_layer
+                blamed[runs] = best_row if best_layer >= 0 else slow_row
+            else:
+                outcome[runs] = 0
+                run_layer[runs] = -1
+                blamed[runs] = -1
+            runs += 1
+        group_start = group_end
+    return (
+        root_rows[:runs],
+        outcome[:runs],
+        run_layer[:runs],
+        run_mos_out[:runs],
+        run_mos_in[:runs],
+        blamed[:runs],
+        consumed,
+    )

@@ -1,0 +1,80 @@
+"""How the decoder's kernels are compiled and cached, decided once for all of them.
+
+Numba compiles each kernel separately: a call between kernels is a real call that passes
+every array as a struct and, with NumPy refcounting (NRT) on, increfs and decrefs each one.
+At ~20 ns per call that would dominate a per-field hot path, so small kernels are inlined
+into their callers and the kernels that walk messages run without refcounting (they never
+allocate). Only the entry kernel, which allocates the columns, keeps NRT.
+
+Every kernel is cached on disk (`cache=True`): the first call on a machine compiles (minutes:
+inlining makes large functions), later processes load the machine code in well under a
+second. Numba stamps a kernel's cache with its own source file only, yet a kernel contains
+the code of the kernels it inlines or calls from other modules; so this package stamps every
+kernel with all of its source files, and an edit anywhere recompiles everything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import numba
+from numba.core import caching
+
+Kernel = TypeVar("Kernel", bound=Callable[..., Any])
+
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def inlined(function: Kernel) -> Kernel:
+    """A small kernel, inlined into each kernel that calls it (numba IR inlining)."""
+    return cast(Kernel, numba.njit(cache=True, nogil=True, inline="always")(function))
+
+
+def walker(function: Kernel) -> Kernel:
+    """A kernel that walks messages and allocates nothing: compiled without refcounting."""
+    return cast(Kernel, numba.njit(cache=True, nogil=True, _nrt=False)(function))
+
+
+def allocating(function: Kernel) -> Kernel:
+    """A kernel that allocates arrays (and so needs NumPy refcounting)."""
+    return cast(Kernel, numba.njit(cache=True, nogil=True)(function))
+
+
+@cache
+def _package_stamp() -> str:
+    """A digest of every source file of this package."""
+    digest = hashlib.sha256()
+    for source in sorted(_PACKAGE.glob("*.py")):
+        digest.update(source.name.encode() + b"\0" + source.read_bytes())
+    return digest.hexdigest()
+
+
+def _stamped_by_package(locator: type[Any]) -> type[Any]:
+    """A variant of a numba cache locator that serves this package's files only, and stamps
+    their kernels with the whole package."""
+
+    class PackageLocator(locator):  # type: ignore[misc, valid-type]
+        def get_source_stamp(self) -> str:
+            return _package_stamp()
+
+        @classmethod
+        def from_function(cls, py_func: Callable[..., Any], py_file: str) -> Any:
+            if Path(py_file).resolve().parent != _PACKAGE:
+                return None
+            return super().from_function(py_func, py_file)
+
+    PackageLocator.__name__ = PackageLocator.__qualname__ = f"Package{locator.__name__}"
+    return PackageLocator
+
+
+# Numba picks the first locator that accepts a function's file; ours accept only this
+# package's files, in front of the standard ones they derive from.
+caching.CacheImpl._locator_classes[:0] = [
+    _stamped_by_package(caching.UserProvidedCacheLocator),
+    _stamped_by_package(caching.InTreeCacheLocator),
+    _stamped_by_package(caching.UserWideCacheLocator),
+]

@@ -1,0 +1,96 @@
+"""Robust baselines against the naive median/MAD reference, and attribution by largest excess."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tests.naive import NaiveBaselines
+
+from cxj_processors.baselines import RobustBaselines, attribute_runs
+
+VALUE = st.one_of(st.floats(0.0, 10.0), st.just(math.nan), st.floats(1e3, 1e4))
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    batches=st.lists(st.lists(st.tuples(st.integers(0, 4), VALUE), max_size=60), max_size=6),
+    sizes=st.sampled_from([(1, 1), (4, 1), (4, 4), (32, 1), (32, 8)]),
+)
+def test_excess_equals_the_naive_median_and_mad(
+    batches: list[list[tuple[int, float]]], sizes: tuple[int, int]
+) -> None:
+    window, min_samples = sizes
+    ours = RobustBaselines(window=window, min_samples=min_samples)
+    theirs = NaiveBaselines(window=window, min_samples=min_samples)
+    for batch in batches:
+        ids = [i for i, _ in batch]
+        values = [v for _, v in batch]
+        got = ours.score_and_update(np.array(ids, dtype=np.int32), np.array(values))
+        want = theirs.score_and_update(ids, values)
+        assert np.allclose(got, want, rtol=1e-9, atol=1e-12, equal_nan=True)
+
+
+def test_nan_until_a_component_has_min_samples() -> None:
+    baselines = RobustBaselines(min_samples=8)
+    excess = baselines.score_and_update(np.zeros(9, dtype=np.int64), np.full(9, 0.2))
+    assert np.isnan(excess[:8]).all()
+    assert excess[8] == pytest.approx(0.0, abs=1e-6)  # 0.2 is learnt as float32
+
+
+def test_a_spike_stands_out_and_scoring_alone_learns_nothing() -> None:
+    baselines = RobustBaselines()
+    rng = np.random.default_rng(3)
+    baselines.score_and_update(np.zeros(32, dtype=np.int64), 0.100 + rng.normal(0, 0.005, 32))
+    spike = baselines.score(np.array([0, 0]), np.array([0.400, 0.101]))
+    assert spike[0] > 20
+    assert abs(spike[1]) < 2
+    assert baselines.score(np.array([0]), np.array([0.400]))[0] == spike[0]
+
+
+def test_the_floor_keeps_a_jitter_free_component_from_exploding() -> None:
+    baselines = RobustBaselines()  # floor: max(1 ms, 5 % of the median)
+    baselines.score_and_update(np.zeros(10, dtype=np.int64), np.full(10, 0.012))
+    assert baselines.score(np.array([0]), np.array([0.013]))[0] == pytest.approx(0.001 / 0.001)
+
+
+def test_attribution_charges_each_run_to_the_layer_that_moved_most() -> None:
+    # run 0: network (layer 1) excess 9 beats platform 3; run 1: only NaN; run 2: endpoint.
+    layers = attribute_runs(
+        run_of_value=[0, 0, 1, 2],
+        excess=[3.0, 9.0, math.nan, -1.0],
+        layer_of_value=[2, 1, 3, 0],
+        runs=3,
+    )
+    assert layers.tolist() == [1, -1, 0]
+
+
+def test_forget_and_growth() -> None:
+    baselines = RobustBaselines(min_samples=1)
+    baselines.score_and_update([5], [1.0])
+    assert baselines.component_count() == 6
+    baselines.forget([5])
+    assert math.isnan(baselines.score([5], [1.0])[0])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        pytest.param({"window": 0}, "window", id="empty-window"),
+        pytest.param({"min_samples": 40}, "min_samples", id="more-samples-than-window"),
+        pytest.param({"floor_abs": 0.0, "floor_rel": 0.0}, "floor_abs", id="no-floor"),
+    ],
+)
+def test_bad_settings_are_refused_naming_the_field(kwargs: dict[str, float], field: str) -> None:
+    with pytest.raises(ValueError, match=field):
+        RobustBaselines(**kwargs)  # type: ignore[arg-type]
+
+
+def test_mismatched_or_negative_ids_are_refused() -> None:
+    with pytest.raises(ValueError, match="values"):
+        RobustBaselines().score_and_update([1, 2], [1.0])
+    with pytest.raises(ValueError, match="ids"):
+        RobustBaselines().score_and_update([-1], [1.0])
