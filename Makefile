@@ -19,9 +19,9 @@ venv: $(STAMP)
 infra: venv
 	scripts/build-infra.sh >/dev/null
 
-## run: the main job (until the standalone demo lands: the CRD on a real control plane)
-run: venv infra
-	$(BIN)/python -m tests.harness.showcase
+## run: the main job: the standalone demo (a simulated contact center, about two minutes)
+run: venv
+	$(BIN)/cxj demo --report cxj-demo-report.html
 
 ## lint: ruff, formatting, mypy strict and the import-linter contracts
 lint: venv

@@ -161,7 +161,7 @@ build_helm() {
 }
 
 components=("$@")
-[ ${#components[@]} -gt 0 ] || components=(etcd kwok otelcol telemetrygen kubernetes)
+[ ${#components[@]} -gt 0 ] || components=(etcd kwok otelcol telemetrygen kubernetes helm)
 for c in "${components[@]}"; do
   "build_$c"
 done

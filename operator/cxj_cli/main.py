@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     from cxj_probe.cli import add_probe_parser
     from cxj_probe.voice.cli import add_mos_parser, add_reflector_parser
     from cxj_processors.cli import add_processor_parser
+    from cxj_export.cli import add_export_parser
+    from cxj_operator.cli import add_operator_parser
+    from cxj_processors.conversations.cli import add_conversations_parser
     from cxj_standalone.cli import add_standalone_parsers
 
     add_probe_parser(sub)
@@ -80,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_mos_parser(sub)
     add_reflector_parser(sub)
     add_standalone_parsers(sub)
+    add_conversations_parser(sub)
+    add_operator_parser(sub)
+    add_export_parser(sub)
     return parser
 
 

@@ -90,6 +90,20 @@ def _unique(items: list[dict[str, Any]], key: str) -> bool:
     return len(values) == len(set(values))
 
 
+# Constructs RE2 (the apiserver's CEL) refuses although Python accepts them: lookaround,
+# backreferences, atomic groups and possessive quantifiers.
+_NOT_RE2 = re.compile(r"\(\?<?[=!]|\(\?>|\(\?P=|\\[1-9]|[*+?}]\+")
+
+
+def _portable_regex(pattern: str) -> bool:
+    """Whether a CxConversationPolicy redaction pattern compiles in both RE2 and Python."""
+    try:
+        re.compile(pattern)
+    except re.error:
+        return False
+    return _NOT_RE2.search(pattern) is None
+
+
 RULES: dict[str, Predicate] = {
     "slo.timeslice is required when slo.budgeting is timeslices, e.g. timeslice: 5m": (
         lambda spec: (
@@ -182,5 +196,61 @@ RULES: dict[str, Predicate] = {
     ),
     "set exactly one of alertmanager, pagerduty, slack or cloudevents on a sink": (
         lambda sink: _one_of(sink, _SINK_KINDS)
+    ),
+    # CxConversationPolicy
+    "silence.threshold must be shorter than timing.idleTimeout, or every silence would end the conversation": (
+        lambda spec: (
+            "silence" not in spec
+            or "timing" not in spec
+            or parse_duration(spec["silence"]["threshold"])
+            < parse_duration(spec["timing"]["idleTimeout"])
+        )
+    ),
+    "a disclosure's within must not exceed timing.maxDuration; shorten within or raise maxDuration": (
+        lambda spec: (
+            "disclosures" not in spec
+            or "timing" not in spec
+            or all(
+                "within" not in d
+                or parse_duration(d["within"]) <= parse_duration(spec["timing"]["maxDuration"])
+                for d in spec["disclosures"]
+            )
+        )
+    ),
+    "silence.threshold must be between 1s and 10m": lambda value: (
+        1.0 <= parse_duration(value) <= 600.0
+    ),
+    "talkOver.minOverlap must be at most 10s": lambda value: parse_duration(value) <= 10.0,
+    "transfer.maxWait must be between 1s and 1h": lambda value: (
+        1.0 <= parse_duration(value) <= 3600.0
+    ),
+    "frustration.repetition.similarity must be above 0 and at most 1": (
+        lambda value: 0.0 < float(value) <= 1.0
+    ),
+    "frustration.negativityDrop must be above 0 and at most 2": (
+        lambda value: 0.0 < float(value) <= 2.0
+    ),
+    "disclosure names must be unique": lambda disclosures: _unique(disclosures, "name"),
+    "a disclosure's within must be at least 1s": lambda value: parse_duration(value) >= 1.0,
+    "repeatContact.window must be between 1h and 2160h (90 days)": (
+        lambda value: 3600.0 <= parse_duration(value) <= 2160 * 3600.0
+    ),
+    "timing.idleTimeout must be between 10s and 24h": (
+        lambda value: 10.0 <= parse_duration(value) <= 86400.0
+    ),
+    "timing.maxDuration must be between 1m and 48h": (
+        lambda value: 60.0 <= parse_duration(value) <= 48 * 3600.0
+    ),
+    "textExport: raw needs rawTextApproval, naming who approved exporting unredacted text": (
+        lambda redaction: (
+            redaction.get("textExport") != "raw" or bool(redaction.get("rawTextApproval"))
+        )
+    ),
+    "redaction pattern names must be unique": lambda patterns: _unique(patterns, "name"),
+    "regex must be a regular expression in the syntax common to RE2 and Python (no lookaround, no backreferences)": (
+        lambda pattern: _portable_regex(pattern["regex"])
+    ),
+    'an SLI objective must be at least 50 and below 100 (100 leaves no error budget), e.g. "95"': (
+        lambda value: 50.0 <= float(value) < 100.0
     ),
 }

@@ -17,7 +17,10 @@ VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
 
 # Kinds this distribution defines, with the CRD file that holds each schema.
-CRD_FILES = {"CxJourney": "cxjourney.dev_cxjourneys.yaml"}
+CRD_FILES = {
+    "CxJourney": "cxjourney.dev_cxjourneys.yaml",
+    "CxConversationPolicy": "cxjourney.dev_cxconversationpolicies.yaml",
+}
 
 
 def crds_dir() -> Path:

@@ -21,6 +21,8 @@ _FLAGS = {
     "(default: none, state is in memory only)",
     "evaluation_interval_s": "seconds between evaluations and exports (default 10)",
     "checkpoint_interval_s": "seconds between checkpoints (default 30)",
+    "conversation_policy": "a CxConversationPolicy YAML file for conversation analytics "
+    "(default: the built-in policy)",
 }
 
 
@@ -40,6 +42,9 @@ def _run(args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: stop.set())
     try:
         service = ProcessorService(config).start()
+    except ValueError as error:  # e.g. an invalid conversation policy, named by its path
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     except OSError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

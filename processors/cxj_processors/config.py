@@ -34,6 +34,7 @@ class ProcessorConfig:
         1.0  # demos only: >1 compresses SLO time (60: one second counts as a minute)
     )
     history_size: int = 600  # evaluations kept for the overview page's charts
+    conversation_policy: str = ""  # a CxConversationPolicy file; empty: the default policy
 
     def data_path(self) -> Path | None:
         """The data folder, when one is configured."""

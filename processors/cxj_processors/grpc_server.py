@@ -37,6 +37,9 @@ def export_response(signal: str, rejected: int, message: str) -> bytes:
         response = metrics_service_pb2.ExportMetricsServiceResponse()
     else:
         response = logs_service_pb2.ExportLogsServiceResponse()
+        if rejected or message:
+            response.partial_success.rejected_log_records = rejected
+            response.partial_success.error_message = message
     data: bytes = response.SerializeToString()
     return data
 

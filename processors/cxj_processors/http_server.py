@@ -166,6 +166,9 @@ class StatusHandler(_Quiet):
         elif url.path == "/readyz":
             ready = self.pipeline.ready
             self._send(200 if ready else 503, b"ready\n" if ready else b"restoring\n", "text/plain")
+        elif url.path == "/api/v1/conversations/summary":
+            summary = self.pipeline.conversations.summary()
+            self._send(200, json.dumps(summary).encode(), "application/json")
         elif parts[:3] == ["api", "v1", "journeys"]:
             self._journeys(parts[3:], parse_qs(url.query))
         elif url.path == "/":

@@ -23,6 +23,9 @@ from typing import Any
 import numpy as np
 
 from cxj_processors.config import ProcessorConfig
+from cxj_processors.conversations.analyzer import ConversationAnalyzer
+from cxj_processors.conversations.decode import MalformedLogs
+from cxj_processors.conversations.policy import default_policy, load_policy
 from cxj_processors.extract import ExtractStats, RunExtractor, SeriesKey, make_decoder
 from cxj_processors.model import SeriesContract, SeriesStatus
 from cxj_processors.wal import WriteAheadLog
@@ -94,6 +97,12 @@ class Pipeline:
         self.blamed: dict[int, deque[tuple[float, str]]] = {}
         folder = config.data_path()
         self.wal = WriteAheadLog(folder / "wal") if folder else None
+        self.conversations = ConversationAnalyzer(
+            load_policy(config.conversation_policy)
+            if config.conversation_policy
+            else default_policy(),
+            clock=clock,
+        )
         self.ready = False
         self._epoch = clock()
         self.history: deque[tuple[float, dict[int, JourneyStatus]]] = deque(
@@ -121,6 +130,15 @@ class Pipeline:
 
     def _accept(self, signal: str, payload: bytes) -> Accepted:
         self.counters.requests[signal] = self.counters.requests.get(signal, 0) + 1
+        if signal == "logs":
+            try:
+                result = self.conversations.accept_logs(payload)
+            except MalformedLogs as error:
+                self.counters.malformed += 1
+                raise WireFormatError(str(error), 0) from error
+            if self.forward is not None:
+                self.forward(signal, payload)
+            return Accepted(rejected_spans=result.rejected, message=result.message)
         if signal != "traces":
             if self.forward is not None:
                 self.forward(signal, payload)
@@ -197,6 +215,7 @@ class Pipeline:
         """Compiles the hot-path kernels on a throwaway run before any client waits on them."""
         from cxj_processors.model import RunRecords
 
+        self.conversations.warm_up()
         payload = _sample_request()
         extractor = RunExtractor()
         runs, _ = extractor.extract(self.decoder.decode(payload), self.clock())
@@ -240,7 +259,9 @@ class Pipeline:
         temporary = folder / "checkpoint.tmp.npz"
         with temporary.open("wb") as handle:
             contents: dict[str, Any] = {
-                "registry": np.frombuffer(json.dumps(registry).encode(), np.uint8), **arrays}
+                "registry": np.frombuffer(json.dumps(registry).encode(), np.uint8),
+                **arrays,
+            }
             np.savez(handle, **contents)
             handle.flush()
             os.fsync(handle.fileno())

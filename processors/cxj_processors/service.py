@@ -83,6 +83,11 @@ class ProcessorService:
         """Evaluates every journey now and queues the derived metrics for export."""
         statuses = self.pipeline.evaluate()
         if self.export is not None:
+            now_ns = time.time_ns()
+            self.export.put("metrics", self.pipeline.conversations.export_request(now_ns))
+            summaries = self.pipeline.conversations.summaries_request(now_ns)
+            if summaries is not None:
+                self.export.put("logs", summaries)
             self.export.put(
                 "metrics",
                 build_request(

@@ -56,8 +56,11 @@ class RunningPod:
 class ProcessKubelet:
     """Registers a node and runs the Pods bound to it as processes."""
 
-    def __init__(self, kubeconfig: Path, node: str = "proc-node") -> None:
+    def __init__(
+        self, kubeconfig: Path, node: str = "proc-node", labels: dict[str, str] | None = None
+    ) -> None:
         self.node = node
+        self.labels = labels or {}
         self.api = config.new_client_from_config(str(kubeconfig))
         self.core = client.CoreV1Api(self.api)
         self.coordination = client.CoordinationV1Api(self.api)
@@ -80,6 +83,7 @@ class ProcessKubelet:
                     NODE_LABEL: NODE_LABEL_VALUE,
                     "kubernetes.io/hostname": self.node,
                     "kubernetes.io/os": "linux",
+                    **self.labels,
                 },
             },
             "spec": {},

@@ -40,12 +40,13 @@ def test_a_deployment_runs_as_processes_with_its_config_and_env(
             "stringData": {"token": "s3cret"},
         }
     )
+    # Mount paths and container ports in the command are mapped by the test kubelet.
     script = (
-        "import os,http.server,functools;"
-        "open('/srv/page/env.txt','w').write(os.environ['TOKEN']+' '+os.environ['POD']) "
-        "if False else None;"
+        "import os,sys,http.server,functools;"
+        "host,port=sys.argv[1].rsplit(':',1);"
+        "open('/srv/page/env.txt','w').write(os.environ['TOKEN']+' '+os.environ['POD']);"
         "h=functools.partial(http.server.SimpleHTTPRequestHandler,directory='/srv/page');"
-        "http.server.ThreadingHTTPServer(('127.0.0.1',8000),h).serve_forever()"
+        "http.server.ThreadingHTTPServer((host,int(port)),h).serve_forever()"
     )
     kube_pods.apply_manifest(
         {
@@ -63,7 +64,7 @@ def test_a_deployment_runs_as_processes_with_its_config_and_env(
                             {
                                 "name": "web",
                                 "image": "not-pulled:0",
-                                "command": ["python", "-c", script],
+                                "command": ["python", "-c", script, "0.0.0.0:8000"],
                                 "ports": [{"containerPort": 8000}],
                                 "env": [
                                     {
@@ -101,6 +102,9 @@ def test_a_deployment_runs_as_processes_with_its_config_and_env(
 
     with urllib.request.urlopen(running.ready_url, timeout=5) as response:
         assert response.read().decode() == "served from a ConfigMap volume"
+    env_url = running.ready_url.replace("/index.html", "/env.txt")
+    with urllib.request.urlopen(env_url, timeout=5) as response:
+        assert response.read().decode() == f"s3cret {pods[0]['metadata']['name']}"
 
     kube_pods.kubectl("delete", "namespace", "kubelet-check", "--wait=true", "--timeout=90s")
     deadline = time.monotonic() + 30

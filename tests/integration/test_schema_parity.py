@@ -20,6 +20,7 @@ EXAMPLES = sorted((REPO / "crds" / "examples").glob("*.yaml"))
 CORPUS = yaml.safe_load((REPO / "tests" / "data" / "invalid_journeys.yaml").read_text())
 
 pytestmark = pytest.mark.kube
+PLURALS = {"CxJourney": "cxjourneys", "CxConversationPolicy": "cxconversationpolicies"}
 
 
 @pytest.fixture(scope="module")
@@ -33,12 +34,13 @@ def server_verdict(api: client.ApiClient, document: dict[str, Any]) -> str | Non
     Returns None when the apiserver accepts it, else its error message.
     """
     group, _, version = str(document.get("apiVersion", "")).partition("/")
+    plural = PLURALS.get(str(document.get("kind")), "cxjourneys")
     try:
         client.CustomObjectsApi(api).create_namespaced_custom_object(
             group,
             version,
             "default",
-            "cxjourneys",
+            plural,
             document,
             dry_run="All",
             field_validation="Strict",

@@ -1,0 +1,1 @@
+"""Conversation signals: silence, talk-over, frustration, escalation, disclosures, repeats."""
