@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     from cxj_processors.cli import add_processor_parser
     from cxj_export.cli import add_export_parser
     from cxj_operator.cli import add_operator_parser
-    from cxj_processors.conversations.cli import add_conversations_parser
+    from cxj_processors.conversations.command import add_conversations_parser
     from cxj_standalone.cli import add_standalone_parsers
 
     add_probe_parser(sub)

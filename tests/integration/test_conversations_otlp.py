@@ -30,7 +30,7 @@ from tests.harness.processes import free_port
 from cxj_processors.config import ProcessorConfig
 from cxj_processors.conversations import encode
 from cxj_processors.conversations.analyzer import ConversationAnalyzer
-from cxj_processors.conversations.cli import add_conversations_parser
+from cxj_processors.conversations.command import add_conversations_parser
 from cxj_processors.conversations.decode import MalformedLogs
 from cxj_processors.conversations.generator import GeneratorOptions, SyntheticConversation, generate
 from cxj_processors.conversations.jsonl import end_line, segment_line

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from cxj_processors.conversations.batch import analyze_batch
-from cxj_processors.conversations.cli import add_conversations_parser
+from cxj_processors.conversations.command import add_conversations_parser
 from cxj_processors.conversations.generator import GeneratorOptions, generate
 from cxj_processors.conversations.jsonl import JsonlReader, end_line, segment_line
 from cxj_processors.conversations.model import ROLES, Conversation, ConversationSummary
