@@ -23,9 +23,14 @@ def kube() -> Iterator[ControlPlane]:
     _started.append(plane)
     try:
         plane.kubectl("apply", "--server-side", "-f", str(CRDS))
-        plane.kubectl(
-            "wait", "--for=condition=Established", "--timeout=60s", "crd/cxjourneys.cxjourney.dev"
-        )
+        # A CRD has no status for a moment after creation: wait on the field, not the list.
+        for crd in ("cxjourneys.cxjourney.dev", "cxconversationpolicies.cxjourney.dev"):
+            plane.kubectl(
+                "wait",
+                "--for=jsonpath={.status.conditions[?(@.type=='Established')].status}=True",
+                "--timeout=60s",
+                f"crd/{crd}",
+            )
         yield plane
     finally:
         plane.stop()

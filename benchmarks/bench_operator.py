@@ -1,0 +1,279 @@
+"""The operator at scale: 1,000 CxJourneys with 2 locations each, created at once.
+
+On the test control plane (apiserver + etcd + controller-manager + scheduler + kwok) it
+measures the time until every journey is Ready (2,000 probe Deployments rolled out and
+their Pods Ready), the operator's peak RSS, and its CPU once converged. Baselines from
+the same run: the admin creating the same number of plain ConfigMaps (what the API alone
+costs for 1,000 writes), and the admin creating 2,000 plain Deployments and waiting for
+them to be available (what the control plane alone needs to roll out that many probes).
+
+`python -m benchmarks bench_operator` (several minutes). JOURNEYS=<n> scales it down.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import psutil
+from tests.harness.kube import ControlPlane
+from tests.harness.processes import REPO, Process, free_port
+
+JOURNEYS = int(os.environ.get("JOURNEYS", "1000"))
+LOCATIONS = ("hq", "edge")
+NAMESPACE = "bench-journeys"
+BASELINE_NAMESPACE = "bench-baseline"
+CONVERGE_LIMIT_S = 900.0
+IDLE_WINDOW_S = 30.0
+
+
+def _post_all(plane: ControlPlane, path: str, bodies: list[dict[str, Any]]) -> float:
+    """Creates every body with 8 concurrent admin clients; returns the seconds it took."""
+    context = plane.ssl_context()
+
+    def post(body: dict[str, Any]) -> None:
+        request = urllib.request.Request(
+            plane.url + path.format(namespace=body["metadata"]["namespace"]),
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, context=context, timeout=60) as response:
+            response.read()
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(post, bodies))
+    return time.perf_counter() - start
+
+
+def _journey(index: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "cxjourney.dev/v1alpha1",
+        "kind": "CxJourney",
+        "metadata": {"name": f"journey-{index:04d}", "namespace": NAMESPACE},
+        "spec": {
+            "type": "agent-desktop",
+            "steps": [{"name": "open-desktop", "http": {"url": "http://127.0.0.1:18080/"}}],
+            "locations": [{"name": n, "nodeSelector": {"type": "kwok"}} for n in LOCATIONS],
+        },
+    }
+
+
+def _deployment(index: int) -> dict[str, Any]:
+    labels = {"app": f"plain-{index:04d}"}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": f"plain-{index:04d}", "namespace": BASELINE_NAMESPACE},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "nodeSelector": {"type": "kwok"},
+                    "containers": [{"name": "main", "image": "cxjourney/none:0"}],
+                },
+            },
+        },
+    }
+
+
+def _journey_ready(item: dict[str, Any]) -> bool:
+    return any(
+        c["type"] == "Ready" and c["status"] == "True"
+        for c in (item.get("status") or {}).get("conditions") or ()
+    )
+
+
+def _deployment_available(item: dict[str, Any]) -> bool:
+    return bool((item.get("status") or {}).get("availableReplicas") == 1)
+
+
+def _watch_until(
+    plane: ControlPlane,
+    path: str,
+    done: Callable[[dict[str, Any]], bool],
+    total: int,
+    started: float,
+) -> float:
+    """Follows a collection with a watch until total objects are done; returns the seconds
+    since started. A watch costs the apiserver one event per change, where polling would
+    serialise the whole collection again and again."""
+    context = plane.ssl_context()
+    state: dict[str, bool] = {}
+    while time.perf_counter() - started < CONVERGE_LIMIT_S:
+        listing = plane.get(path)
+        state = {i["metadata"]["name"]: done(i) for i in listing["items"]}
+        version = listing["metadata"]["resourceVersion"]
+        if sum(state.values()) >= total:
+            return time.perf_counter() - started
+        url = f"{plane.url}{path}?watch=1&resourceVersion={version}&timeoutSeconds=60"
+        with urllib.request.urlopen(url, context=context, timeout=90) as stream:
+            for line in stream:
+                event = json.loads(line)
+                if event["type"] == "ERROR":
+                    break  # expired: list again
+                item = event["object"]
+                state[item["metadata"]["name"]] = event["type"] != "DELETED" and done(item)
+                if sum(state.values()) >= total:
+                    return time.perf_counter() - started
+    raise TimeoutError(f"not converged after {CONVERGE_LIMIT_S:.0f}s")
+
+
+class _Sampler:
+    """Samples a process's RSS every 0.25 s in a thread."""
+
+    def __init__(self, pid: int) -> None:
+        self.process = psutil.Process(pid)
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.25):
+            try:
+                self.peak = max(self.peak, self.process.memory_info().rss)
+            except psutil.Error:
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _operator_kubeconfig(plane: ControlPlane, folder: Path) -> Path:
+    plane.kubectl("apply", "-f", str(REPO / "deploy" / "rbac" / "operator.yaml"))
+    token = plane.kubectl(
+        "create", "token", "cxj-operator", "-n", "cxj-system", "--duration=2h"
+    ).stdout.strip()
+    path = folder / "operator.kubeconfig"
+    cluster = {"server": plane.url, "certificate-authority": str(plane.pki.ca_cert)}
+    path.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "bench", "cluster": cluster}],
+                "users": [{"name": "operator", "user": {"token": token}}],
+                "contexts": [
+                    {"name": "bench", "context": {"cluster": "bench", "user": "operator"}}
+                ],
+                "current-context": "bench",
+            }
+        )
+    )
+    return path
+
+
+def main() -> None:
+    plane = ControlPlane().start()
+    try:
+        plane.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
+        plane.kubectl(
+            "wait", "--for=condition=Established", "--timeout=60s", "crd/cxjourneys.cxjourney.dev"
+        )
+        plane.enable_pods(nodes=3)
+        for namespace in (NAMESPACE, BASELINE_NAMESPACE):
+            plane.kubectl("create", "namespace", namespace)
+        _run(plane)
+    finally:
+        plane.stop()
+
+
+def _run(plane: ControlPlane) -> None:
+    configmaps = [
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": f"plain-{i:04d}", "namespace": BASELINE_NAMESPACE},
+            "data": {"journey.yaml": json.dumps(_journey(i))},
+        }
+        for i in range(JOURNEYS)
+    ]
+    configmaps_s = _post_all(plane, "/api/v1/namespaces/{namespace}/configmaps", configmaps)
+    started = time.perf_counter()
+    _post_all(
+        plane,
+        "/apis/apps/v1/namespaces/{namespace}/deployments",
+        [_deployment(i) for i in range(JOURNEYS * len(LOCATIONS))],
+    )
+    plain_rollout_s = _watch_until(
+        plane,
+        f"/apis/apps/v1/namespaces/{BASELINE_NAMESPACE}/deployments",
+        _deployment_available,
+        JOURNEYS * len(LOCATIONS),
+        started,
+    )
+    plane.kubectl("delete", "namespace", BASELINE_NAMESPACE, "--wait=true", "--timeout=600s")
+
+    kubeconfig = _operator_kubeconfig(plane, plane.root)
+    operator = Process(
+        "operator-bench",
+        [
+            sys.executable,
+            "-m",
+            "cxj_operator",
+            f"--kubeconfig={kubeconfig}",
+            f"--namespace={NAMESPACE}",
+            "--lease-namespace=cxj-system",
+            "--identity=bench",
+            f"--processor-url=http://127.0.0.1:{free_port()}",
+            "--experience-interval=10",
+        ],
+        plane.log_dir,
+    ).start()
+    assert operator.popen is not None
+    sampler = _Sampler(operator.popen.pid)
+    try:
+        time.sleep(3)  # let it take the Lease and start watching
+        started = time.perf_counter()
+        create_s = _post_all(
+            plane,
+            "/apis/cxjourney.dev/v1alpha1/namespaces/{namespace}/cxjourneys",
+            [_journey(i) for i in range(JOURNEYS)],
+        )
+        converge_s = _watch_until(
+            plane,
+            f"/apis/cxjourney.dev/v1alpha1/namespaces/{NAMESPACE}/cxjourneys",
+            _journey_ready,
+            JOURNEYS,
+            started,
+        )
+        process = psutil.Process(operator.popen.pid)
+        time.sleep(5)  # the last status writes and experience sweep settle
+        cpu_before = sum(process.cpu_times()[:2])
+        time.sleep(IDLE_WINDOW_S)
+        idle_cpu = (sum(process.cpu_times()[:2]) - cpu_before) / IDLE_WINDOW_S
+        peak_mb = sampler.peak / 2**20
+    finally:
+        sampler.stop()
+        operator.stop()
+
+    deployments = JOURNEYS * len(LOCATIONS)
+    print(f"journeys: {JOURNEYS} x {len(LOCATIONS)} locations = {deployments} probe Deployments")
+    print(f"baseline, admin creates {JOURNEYS} ConfigMaps:        {configmaps_s:8.1f} s")
+    print(f"baseline, admin's {deployments} plain Deployments available: {plain_rollout_s:8.1f} s")
+    print(f"creating the {JOURNEYS} CxJourneys:                  {create_s:8.1f} s")
+    print(f"operator: all journeys Ready after:             {converge_s:8.1f} s  (target <= 120 s)")
+    print(f"operator peak RSS:                              {peak_mb:8.0f} MB (target <= 300 MB)")
+    print(f"operator CPU once converged:                    {idle_cpu * 100:8.2f} % of a core")
+    print(
+        f"ratio (operator converge / plain Deployments available): "
+        f"{converge_s / plain_rollout_s:.2f}"
+    )
+    print(f"ratio (operator converge / ConfigMaps created): {converge_s / configmaps_s:.2f}")
+
+
+if __name__ == "__main__":
+    main()

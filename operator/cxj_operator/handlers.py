@@ -1,0 +1,45 @@
+"""Every kopf handler of the operator: thin, each hands its event to the reconcile layer.
+
+Handlers are registered on a registry made at start-up (not at import time), so the
+settings they depend on come from the parsed configuration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import kopf
+
+from cxj_operator import naming
+from cxj_operator.reconcile import Services, observe_probe, reconcile
+
+JOURNEYS = (naming.GROUP, naming.VERSION, naming.PLURAL)
+DEPLOYMENTS = ("apps", "v1", "deployments")
+
+
+def register(
+    registry: kopf.OperatorRegistry, credentials: Callable[[], kopf.ConnectionInfo]
+) -> None:
+    """Registers the login, the reconcile and the watchers on a registry."""
+
+    @kopf.on.login(registry=registry)
+    def login(**_: Any) -> kopf.ConnectionInfo:
+        return credentials()
+
+    @kopf.on.resume(*JOURNEYS, registry=registry)
+    @kopf.on.create(*JOURNEYS, registry=registry)
+    @kopf.on.update(*JOURNEYS, registry=registry)
+    def reconcile_journey(body: kopf.Body, memo: Services, **_: Any) -> None:
+        reconcile(memo, body)
+
+    # The watchers only touch memory, so they run on the event loop, not in threads.
+    @kopf.on.event(*JOURNEYS, registry=registry)
+    async def track_journey(type: str | None, body: kopf.Body, memo: Services, **_: Any) -> None:
+        memo.inventory.observe_journey(type, body)
+
+    @kopf.on.event(
+        *DEPLOYMENTS, labels={naming.MANAGED_BY_LABEL: naming.MANAGED_BY}, registry=registry
+    )
+    async def track_probes(type: str | None, body: kopf.Body, memo: Services, **_: Any) -> None:
+        observe_probe(memo, type, body)
