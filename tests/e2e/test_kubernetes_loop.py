@@ -136,6 +136,8 @@ def loop(
             f"127.0.0.1:{status_port}",
             "--export-endpoint",
             f"127.0.0.1:{backend.grpc_port}",
+            "--passthrough-endpoint",
+            f"127.0.0.1:{backend.grpc_port}",
             "--evaluation-interval-s",
             "1",
         ],
@@ -249,29 +251,46 @@ def test_apply_to_experience_and_fault_to_recovery(loop: dict[str, Any]) -> None
         Impairment(delay_ms=60.0, jitter_ms=30.0, loss_pct=8.0, burst_length=3.0, seed=9),
     )
 
-    def voice_degraded() -> dict[str, Any] | None:
+    def paging_on_network() -> dict[str, Any] | None:
+        summary = _status(loop, "voice-call")
         voice = get_journeys(kube)["voice-call"]
         degraded = condition(voice, "ExperienceDegraded")
-        return voice if degraded.get("status") == "True" else None
+        if (
+            "page" in summary.get("firing", [])
+            and summary.get("suspectedLayer") == "network"
+            and degraded.get("status") == "True"
+            and "page" in degraded.get("message", "")
+        ):
+            return voice
+        return None
 
-    voice = wait_until(voice_degraded, 120, "ExperienceDegraded on voice-call", diagnose(loop))
+    voice = wait_until(
+        paging_on_network, 150, "a page on voice-call charged to the network", diagnose(loop)
+    )
     assert voice["status"]["experience"]["suspectedLayer"] == "network"
     events = json.loads(kube.kubectl("get", "events", "-n", NAMESPACE, "-o", "json").stdout)
     assert any(
         e["reason"] == "ExperienceDegraded" and e["involvedObject"]["name"] == "voice-call"
         for e in events["items"]
     )
-    desktop = get_journeys(kube)["agent-desktop"]
-    assert condition(desktop, "ExperienceDegraded").get("status") != "True"
+    assert "page" not in _status(loop, "agent-desktop").get("firing", [])
 
+    def page_delivered() -> bool:
+        return any(
+            a.get("labels", {}).get("severity") == "page"
+            and a.get("labels", {}).get("cx_journey_name") == "voice-call"
+            for _, body in loop["receiver"].received
+            for a in body
+        )
+
+    wait_until(page_delivered, 60, "the page at the incident sink", diagnose(loop))
+
+    # Repaired: the page resolves once the short windows are clean again.
     loop["stack"].call(loop["stack"].stack.clear_faults)
     wait_until(
-        lambda: (
-            condition(get_journeys(kube)["voice-call"], "ExperienceDegraded").get("status")
-            == "False"
-        ),
-        120,
-        "voice-call recovered",
+        lambda: "page" not in _status(loop, "voice-call").get("firing", ["page"]),
+        150,
+        "the voice-call page resolved",
         diagnose(loop),
     )
 

@@ -16,6 +16,7 @@ import base64
 import contextlib
 import datetime as dt
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -255,20 +256,25 @@ class ProcessKubelet:
         env = self._resolve_env(pod, container)
         mounts = self._materialise(pod, container, root)
         ports = {p.container_port: free_port() for p in container.ports or []}
+        named = {p.name: p.container_port for p in container.ports or [] if p.name}
         probe = container.readiness_probe
-        if (
-            probe is not None
-            and probe.http_get is not None
-            and int(probe.http_get.port) not in ports
-        ):
-            ports[int(probe.http_get.port)] = free_port()
+        probe_port: int | None = None
+        if probe is not None and probe.http_get is not None:
+            raw = probe.http_get.port
+            probe_port = named[raw] if isinstance(raw, str) and raw in named else int(raw)
+            ports.setdefault(probe_port, free_port())
+
+        # One pass over every mount path (longest first), so a replaced path is never
+        # rewritten again (a /tmp mount must not touch the per-Pod root under /tmp).
+        paths = sorted(mounts, key=len, reverse=True)
+        mount_pattern = re.compile("|".join(re.escape(p) for p in paths)) if paths else None
 
         def rewrite(text: str) -> str:
-            for path, local in sorted(mounts.items(), key=lambda kv: -len(kv[0])):
-                text = text.replace(path, local)
+            if mount_pattern is not None:
+                text = mount_pattern.sub(lambda m: mounts[m.group(0)], text)
             for port, local_port in ports.items():
                 text = text.replace(f"0.0.0.0:{port}", f"127.0.0.1:{local_port}")
-                text = text.replace(f":{port}", f":{local_port}")
+                text = re.sub(rf":{port}\b", f":{local_port}", text)
             return text
 
         argv = [rewrite(a) for a in [*(container.command or []), *(container.args or [])]]
@@ -295,10 +301,8 @@ class ProcessKubelet:
                 start_new_session=True,
             )
         ready_url = None
-        if probe is not None and probe.http_get is not None:
-            ready_url = (
-                f"http://127.0.0.1:{ports[int(probe.http_get.port)]}{probe.http_get.path or '/'}"
-            )
+        if probe is not None and probe.http_get is not None and probe_port is not None:
+            ready_url = f"http://127.0.0.1:{ports[probe_port]}{probe.http_get.path or '/'}"
         running = RunningPod(
             pod.metadata.namespace,
             pod.metadata.name,
