@@ -70,11 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
     version = sub.add_parser("version", help="print the version")
     version.set_defaults(run=_version)
 
+    from cxj_export.cli import add_export_parser
+    from cxj_operator.cli import add_operator_parser
     from cxj_probe.cli import add_probe_parser
     from cxj_probe.voice.cli import add_mos_parser, add_reflector_parser
     from cxj_processors.cli import add_processor_parser
-    from cxj_export.cli import add_export_parser
-    from cxj_operator.cli import add_operator_parser
     from cxj_processors.conversations.command import add_conversations_parser
     from cxj_standalone.cli import add_standalone_parsers
 

@@ -478,8 +478,11 @@ def _step(body: dict[str, Any], interval_s: float) -> Step:
         name=body["name"],
         kind=kind,
         layer=body.get("layer", DEFAULT_LAYERS[kind]),
-        timeout_s=(parse_duration(timeout) if timeout is not None
-                   else min(DEFAULT_STEP_TIMEOUT_S, interval_s)),
+        timeout_s=(
+            parse_duration(timeout)
+            if timeout is not None
+            else min(DEFAULT_STEP_TIMEOUT_S, interval_s)
+        ),
         threshold_s=_optional_duration(body.get("threshold")),
         extract=tuple(
             Extraction(e["name"], e["source"], e.get("expression")) for e in body.get("extract", [])

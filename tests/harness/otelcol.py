@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from tests.harness.processes import Process, free_port, infra_paths, port_open, logs_dir
+from tests.harness.processes import Process, free_port, infra_paths, logs_dir, port_open
 
 
 def otelcol_binary() -> Path:
