@@ -543,7 +543,7 @@ def test_experience_comes_from_the_processor_and_says_when_it_is_unreachable(
 
             # The real probe runs the journey file the operator wrote, exporting to the
             # processor; the summary it derives lands in the journey's status.
-            processor.wait_until(lambda: port_open(grpc_port), 60, "accepting OTLP")
+            processor.wait_until(lambda: port_open(grpc_port), 240, "accepting OTLP")
             (config_map,) = children(kube, namespace, "configmaps", "xp")
             journey_file = tmp_path / "journey.yaml"
             journey_file.write_text(config_map["data"]["journey.yaml"])

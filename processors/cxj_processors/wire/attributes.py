@@ -1,7 +1,8 @@
 """Kernels for attribute lists (repeated KeyValue): the configured keys' values into columns.
 
-A value lands in one row and column of four arrays: hash/offset/length for string and bytes
-values, a float64 for int, double and bool values. Arrays, kvlists and unset values count as
+A value lands in one row and column of four arrays: offset/length for string and bytes values
+(their hashes are computed after the parse, by `strings.hash_slices`), a float64 for int,
+double and bool values. Arrays, kvlists and unset values count as
 absent. When a key repeats, its last occurrence wins, absent or not. The value of a key that
 is not configured is skipped by its length, unread.
 """
@@ -9,11 +10,11 @@ is not configured is skipped by its length, unread.
 from __future__ import annotations
 
 import numpy as np
-import numpy.typing as npt
 
+from cxj_processors.wire.columns import AttributeColumns
 from cxj_processors.wire.errors import MSG_ANY_VALUE, MSG_KEY_VALUE
 from cxj_processors.wire.jit import inlined
-from cxj_processors.wire.strings import KeySet, hash_slice, match_key
+from cxj_processors.wire.strings import KeySet, match_key
 from cxj_processors.wire.varint import (
     WIRE_I64,
     WIRE_LEN,
@@ -24,9 +25,12 @@ from cxj_processors.wire.varint import (
     read_field,
 )
 
+# An attribute value as the kernels carry it: (kind, offset, length, number).
+Value = tuple[int, int, int, float]
 VALUE_ABSENT = 0
 VALUE_STRING = 1
 VALUE_NUMBER = 2
+ABSENT: Value = (VALUE_ABSENT, -1, 0, np.nan)
 
 # AnyValue fields: a oneof, so the last member on the wire wins.
 _STRING_VALUE = 1
@@ -52,52 +56,42 @@ def _double_at(buf: Buffer, pos: int) -> float:
 
 @inlined
 def parse_any_value(
-    buf: Buffer, pos: int, end: int, kind: int, off: int, length: int, number: float, state: State
-) -> tuple[int, int, int, float, int]:
-    """Merges one AnyValue into (kind, off, length, number).
+    buf: Buffer, pos: int, end: int, value: Value, state: State
+) -> tuple[Value, int]:
+    """Merges one AnyValue into `value`; returns the merged value and the next position.
 
-    This is how protobuf merges a message field that appears twice. Returns the merged value
-    and the next position (-1 on error).
+    This is how protobuf merges a message field that appears twice: the last member of the
+    oneof on the wire wins. The position is -1 on error.
     """
     while pos < end:
         field, wire, raw, start, pos = read_field(buf, pos, end, state)
         if pos < 0:
-            return kind, off, length, number, failed_in(state, MSG_ANY_VALUE)
+            return value, failed_in(state, MSG_ANY_VALUE)
         if wire == WIRE_LEN:
-            if field == _STRING_VALUE or field == _BYTES_VALUE:
-                kind, off, length, number = VALUE_STRING, start, pos - start, np.nan
-            elif field == _ARRAY_VALUE or field == _KVLIST_VALUE:
-                kind, off, length, number = VALUE_ABSENT, -1, 0, np.nan
+            if field in (_STRING_VALUE, _BYTES_VALUE):
+                value = (VALUE_STRING, start, pos - start, np.nan)
+            elif field in (_ARRAY_VALUE, _KVLIST_VALUE):
+                value = ABSENT
         elif wire == WIRE_VARINT:
             if field == _INT_VALUE:
-                kind, off, length, number = VALUE_NUMBER, -1, 0, float(np.int64(raw))
+                value = (VALUE_NUMBER, -1, 0, float(np.int64(raw)))
             elif field == _BOOL_VALUE:
-                truth = 1.0 if raw != np.uint64(0) else 0.0
-                kind, off, length, number = VALUE_NUMBER, -1, 0, truth
+                value = (VALUE_NUMBER, -1, 0, 1.0 if raw != np.uint64(0) else 0.0)
             elif field == _STRING_VALUE_STRINDEX:
-                kind, off, length, number = VALUE_ABSENT, -1, 0, np.nan
+                value = ABSENT
         elif wire == WIRE_I64 and field == _DOUBLE_VALUE:
-            kind, off, length, number = VALUE_NUMBER, -1, 0, _double_at(buf, start)
-    return kind, off, length, number, pos
+            value = (VALUE_NUMBER, -1, 0, _double_at(buf, start))
+    return value, pos
 
 
 @inlined
-def parse_attribute(
-    buf: Buffer,
-    pos: int,
-    end: int,
-    keys: KeySet,
-    row: int,
-    hashes: npt.NDArray[np.uint64],
-    offsets: npt.NDArray[np.int64],
-    lengths: npt.NDArray[np.int32],
-    numbers: npt.NDArray[np.float64],
-    state: State,
-) -> int:
-    """Parses one KeyValue at buf[pos:end]; if its key is configured, writes its value.
+def _scan_key_value(
+    buf: Buffer, pos: int, end: int, state: State
+) -> tuple[int, int, int, int, int, int, int]:
+    """Finds a KeyValue's key (the last one) and its value fields.
 
-    The value goes to `row` of the four column arrays, in the key's column. Returns `end`, or
-    -1 on error.
+    Returns (key offset, key length, number of value fields, offset of the first one's tag,
+    start and end of the last one's content, `end` or -1 on error).
     """
     key_off = pos
     key_len = 0
@@ -112,46 +106,59 @@ def parse_attribute(
             and buf[np.uintp(value_tag + 1)] < 0x80
             and value_tag + 2 + int(buf[np.uintp(value_tag + 1)]) == end
         ):
-            key_off, key_len = pos + 2, value_tag - pos - 2
-            values, first_value, value_start, value_end = 1, value_tag, value_tag + 2, end
-            pos = end
+            return pos + 2, value_tag - pos - 2, 1, value_tag, value_tag + 2, end, end
     while pos < end:
         tag_pos = pos
         field, wire, _, start, pos = read_field(buf, pos, end, state)
         if pos < 0:
-            return failed_in(state, MSG_KEY_VALUE)
-        if wire == WIRE_LEN:
-            if field == _KEY:
-                key_off, key_len = start, pos - start
-            elif field == _VALUE:
-                values += 1
-                value_start, value_end = start, pos
-                if first_value < 0:
-                    first_value = tag_pos
+            break
+        if wire == WIRE_LEN and field == _KEY:
+            key_off, key_len = start, pos - start
+        elif wire == WIRE_LEN and field == _VALUE:
+            values += 1
+            value_start, value_end = start, pos
+            if first_value < 0:
+                first_value = tag_pos
+    return key_off, key_len, values, first_value, value_start, value_end, pos
+
+
+@inlined
+def parse_attribute(  # noqa: PLR0917 (kernels take their arrays positionally)
+    buf: Buffer,
+    pos: int,
+    end: int,
+    keys: KeySet,
+    row: int,
+    columns: AttributeColumns,
+    state: State,
+) -> int:
+    """Parses one KeyValue at buf[pos:end]; if its key is configured, writes its value.
+
+    The value goes to `row` of the columns, in the key's column. Returns `end`, or -1 on
+    error.
+    """
+    key_off, key_len, values, first_value, value_start, value_end, pos = _scan_key_value(
+        buf, pos, end, state
+    )
+    if pos < 0:
+        return failed_in(state, MSG_KEY_VALUE)
     column = match_key(buf, key_off, key_len, keys)
     if column < 0:
         return end
-    kind, off, length, number = VALUE_ABSENT, -1, 0, np.nan
-    # A value field that appears more than once is merged in wire order (rare): find each
-    # again from the first; the scan above has validated them all.
+    value = ABSENT
+    # A value field that appears more than once is merged in wire order (rare): each is
+    # found again from the first; the scan above has validated them all.
     pos = first_value
     for _occurrence in range(values):
-        if values > 1:
+        field = wire = -1
+        while values > 1 and (field != _VALUE or wire != WIRE_LEN):
             field, wire, _, value_start, value_end = read_field(buf, pos, end, state)
             pos = value_end
-            while field != _VALUE or wire != WIRE_LEN:
-                field, wire, _, value_start, value_end = read_field(buf, pos, end, state)
-                pos = value_end
-        kind, off, length, number, after = parse_any_value(
-            buf, value_start, value_end, kind, off, length, number, state
-        )
+        value, after = parse_any_value(buf, value_start, value_end, value, state)
         if after < 0:
             return failed_in(state, MSG_KEY_VALUE)
-    if kind == VALUE_STRING:
-        hashes[row, column] = hash_slice(buf, off, length)
-    else:
-        hashes[row, column] = np.uint64(0)
-    offsets[row, column] = off
-    lengths[row, column] = length
-    numbers[row, column] = number
+    _, off, length, number = value  # the hashes are computed once all rows are filled
+    columns.offsets[row, column] = off
+    columns.lengths[row, column] = length
+    columns.numbers[row, column] = number
     return end

@@ -14,6 +14,9 @@ from cxj_processors.wire.errors import STATE_CODE, WireFormatError, new_state
 from cxj_processors.wire.strings import pack_keys
 from cxj_processors.wire.traces import decode_request
 
+# numba.config sets DISABLE_JIT at import, from NUMBA_DISABLE_JIT.
+_JIT_DISABLED = bool(vars(numba.config).get("DISABLE_JIT", 0))
+
 if sys.byteorder != "little":  # doubles are read by reinterpreting little-endian wire bytes
     raise ImportError("cxj_processors.wire needs a little-endian machine")
 
@@ -22,10 +25,18 @@ if sys.byteorder != "little":  # doubles are read by reinterpreting little-endia
 class SpanBatch:
     """One request's spans as columns, plus the configured attributes of spans and resources.
 
-    String values are (offset, length) slices of `buffer`; `string()` decodes one. For every
-    configured key, a value is in exactly one form: hash/off/len for strings and bytes, `num`
-    (bool as 0/1) for int, double and bool values; an absent key has hash 0, off -1, len 0 and
-    num NaN. Column k of `*_attr_*` is the decoder's k-th resource or span key.
+    Rows: one resource row per ResourceSpans and one span row per Span, both in wire order
+    (spans of all scopes flattened; `resource_index` points at the span's resource row).
+
+    Attributes: column k of `*_attr_*` is the decoder's k-th resource or span key. A value is
+    in exactly one form: string and bytes values as hash/off/len (a slice of `buffer`; hash
+    never 0), int, double and bool values as `num` (bool as 0/1; hash 0, off -1). Absent keys,
+    and array, kvlist or unset values, read hash 0, off -1, len 0, num NaN (so does a double
+    that is NaN). When a key repeats, its last occurrence wins.
+
+    Spans: ids are big-endian integers, 0 when empty; an absent name is empty (its hash is
+    that of the empty string); times are the fixed64 bits as int64; `kind` and
+    `status_code` keep the wire value when it fits an int8, else read -1.
     """
 
     buffer: npt.NDArray[np.uint8]
@@ -64,6 +75,12 @@ class SpanBatch:
 class SpanDecoder:
     """Decodes OTLP ExportTraceServiceRequest bytes into a `SpanBatch`, in native code.
 
+    Decoding holds no state between calls and releases the GIL, so one decoder can serve
+    several threads. It checks what it reads and skips the rest: the inside of messages it
+    does not need (scopes, events, links, unknown fields) and the UTF-8 of strings are not
+    validated, so it accepts some payloads that protobuf would refuse. It refuses two things
+    protobuf accepts: trace or span ids of the wrong size, and groups (unused by OTLP).
+
     Args:
         resource_keys: resource attribute keys to extract, in column order.
         span_keys: span attribute keys to extract, in column order.
@@ -87,38 +104,43 @@ class SpanDecoder:
         """
         buffer = _as_buffer(payload)
         state = new_state()
-        if numba.config.DISABLE_JIT:  # plain-Python kernels: NumPy would warn on hash overflow
+        keys = (self._resource_keyset, self._span_keyset)
+        if _JIT_DISABLED:  # plain-Python kernels: NumPy would warn on the hashes' overflow
             with np.errstate(over="ignore"):
-                resources, spans, span_attrs = self._decode(buffer, state)
+                resources, spans, span_attrs = decode_request(buffer, *keys, state)
         else:
-            resources, spans, span_attrs = self._decode(buffer, state)
+            resources, spans, span_attrs = decode_request(buffer, *keys, state)
         if state[STATE_CODE] != 0:
             raise WireFormatError.from_state(state)
         return SpanBatch(
-            buffer,
-            resources.hashes,
-            resources.offsets,
-            resources.lengths,
-            resources.numbers,
-            *spans,
-            span_attrs.hashes,
-            span_attrs.offsets,
-            span_attrs.lengths,
-            span_attrs.numbers,
-        )
-
-    def _decode(self, buffer: npt.NDArray[np.uint8], state: npt.NDArray[np.int64]) -> tuple:  # type: ignore[type-arg]
-        return decode_request(  # type: ignore[no-any-return]
-            buffer,
-            self._resource_keyset,
-            self._span_keyset,
-            state,
+            buffer=buffer,
+            resource_attr_hash=resources.hashes,
+            resource_attr_off=resources.offsets,
+            resource_attr_len=resources.lengths,
+            resource_attr_num=resources.numbers,
+            resource_index=spans.resource_index,
+            trace_id_hi=spans.trace_id_hi,
+            trace_id_lo=spans.trace_id_lo,
+            span_id=spans.span_id,
+            parent_span_id=spans.parent_span_id,
+            name_hash=spans.name_hash,
+            name_off=spans.name_off,
+            name_len=spans.name_len,
+            kind=spans.kind,
+            start_ns=spans.start_ns,
+            end_ns=spans.end_ns,
+            status_code=spans.status_code,
+            span_attr_hash=span_attrs.hashes,
+            span_attr_off=span_attrs.offsets,
+            span_attr_len=span_attrs.lengths,
+            span_attr_num=span_attrs.numbers,
         )
 
 
 def _as_buffer(payload: bytes | bytearray | memoryview) -> npt.NDArray[np.uint8]:
-    """A read-only uint8 view of the payload; mutable payloads are copied so the batch's
-    string slices cannot change under it.
+    """A read-only uint8 view of the payload.
+
+    Mutable payloads are copied, so that the batch's string slices cannot change under it.
     """
     if isinstance(payload, bytes):
         return np.frombuffer(payload, dtype=np.uint8)

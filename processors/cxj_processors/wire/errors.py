@@ -47,7 +47,9 @@ _DESCRIPTIONS = {
     ERR_FIELD_ZERO: "field number 0 is not allowed",
     ERR_GROUP: "group wire type {detail} (groups are not part of OTLP)",
     ERR_BAD_WIRE_TYPE: "invalid wire type {detail}",
-    ERR_LENGTH_PAST_END: "length-delimited field of {detail} bytes runs past the end of its message",
+    ERR_LENGTH_PAST_END: (
+        "length-delimited field of {detail} bytes runs past the end of its message"
+    ),
     ERR_FIXED_PAST_END: "fixed-size field of {detail} bytes runs past the end of its message",
     ERR_TRACE_ID_LENGTH: "trace_id must be 16 bytes or empty, got {detail}",
     ERR_SPAN_ID_LENGTH: "span_id must be 8 bytes or empty, got {detail}",

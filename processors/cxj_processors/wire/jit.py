@@ -10,7 +10,8 @@ Every kernel is cached on disk (`cache=True`): the first call on a machine compi
 inlining makes large functions), later processes load the machine code in well under a
 second. Numba stamps a kernel's cache with its own source file only, yet a kernel contains
 the code of the kernels it inlines or calls from other modules; so this package stamps every
-kernel with all of its source files, and an edit anywhere recompiles everything.
+kernel with all of its source files, and an edit anywhere recompiles everything. Cache files
+of earlier versions stay behind in `__pycache__`; deleting them is always safe.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ def inlined(function: Kernel) -> Kernel:
 
 def walker(function: Kernel) -> Kernel:
     """A kernel that walks messages and allocates nothing: compiled without refcounting."""
-    return cast(Kernel, numba.njit(cache=True, nogil=True, _nrt=False)(function))
+    njit: Any = numba.njit  # `_nrt` is not in numba's type stubs
+    return cast(Kernel, njit(cache=True, nogil=True, _nrt=False)(function))
 
 
 def allocating(function: Kernel) -> Kernel:
@@ -54,12 +56,19 @@ def _package_stamp() -> str:
 
 
 def _stamped_by_package(locator: type[Any]) -> type[Any]:
-    """A variant of a numba cache locator that serves this package's files only, and stamps
-    their kernels with the whole package."""
+    """A variant of a numba cache locator for this package's files only.
 
-    class PackageLocator(locator):  # type: ignore[misc, valid-type]
+    It stamps their kernels with the digest of the whole package.
+    """
+
+    class PackageLocator(locator):  # type: ignore[misc]
         def get_source_stamp(self) -> str:
             return _package_stamp()
+
+        def get_disambiguator(self) -> str:
+            # In the file name too: numba unpickles an index before it checks the stamp, and
+            # an index from another version can name a class that no longer exists.
+            return f"{super().get_disambiguator()}-{_package_stamp()[:12]}"
 
         @classmethod
         def from_function(cls, py_func: Callable[..., Any], py_file: str) -> Any:

@@ -32,7 +32,7 @@ from cxj_processors.wire.fields import (
     STATUS_CODE,
 )
 from cxj_processors.wire.jit import inlined
-from cxj_processors.wire.strings import KeySet, hash_slice
+from cxj_processors.wire.strings import KeySet
 from cxj_processors.wire.varint import (
     WIRE_I64,
     WIRE_LEN,
@@ -68,7 +68,7 @@ def _parse_status(buf: Buffer, pos: int, end: int, code: int, state: State) -> t
 
 
 @inlined
-def parse_span(
+def parse_span(  # noqa: PLR0912, PLR0915, PLR0917 (one dispatch over the Span's fields)
     buf: Buffer,
     pos: int,
     end: int,
@@ -89,18 +89,7 @@ def parse_span(
         if wire == WIRE_LEN:
             size = pos - start
             if field == SPAN_ATTRIBUTES:
-                after = parse_attribute(
-                    buf,
-                    start,
-                    pos,
-                    keys,
-                    row,
-                    attributes.hashes,
-                    attributes.offsets,
-                    attributes.lengths,
-                    attributes.numbers,
-                    state,
-                )
+                after = parse_attribute(buf, start, pos, keys, row, attributes, state)
                 if after < 0:
                     state[STATE_ATTRIBUTE] = attribute
                     pos = after
@@ -114,8 +103,8 @@ def parse_span(
                     trace_hi = trace_lo = np.uint64(0)
                 else:
                     pos = fail(state, ERR_TRACE_ID_LENGTH, tag_pos, size)
-            elif field == SPAN_SPAN_ID or field == SPAN_PARENT_SPAN_ID:
-                if size != 8 and size != 0:
+            elif field in (SPAN_SPAN_ID, SPAN_PARENT_SPAN_ID):
+                if size not in (8, 0):
                     code = (
                         ERR_SPAN_ID_LENGTH if field == SPAN_SPAN_ID else ERR_PARENT_SPAN_ID_LENGTH
                     )
@@ -142,7 +131,6 @@ def parse_span(
     spans.trace_id_lo[row] = trace_lo
     spans.span_id[row] = span_id
     spans.parent_span_id[row] = parent_id
-    spans.name_hash[row] = hash_slice(buf, name_off, name_len)
     spans.name_off[row] = name_off
     spans.name_len[row] = name_len
     spans.kind[row] = _small(kind)

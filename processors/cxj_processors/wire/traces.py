@@ -38,12 +38,12 @@ from cxj_processors.wire.fields import (
 )
 from cxj_processors.wire.jit import allocating, walker
 from cxj_processors.wire.spans import parse_span
-from cxj_processors.wire.strings import KeySet
+from cxj_processors.wire.strings import KeySet, hash_slices
 from cxj_processors.wire.varint import WIRE_LEN, Buffer, State, fail, failed_in, read_field
 
 
 @walker
-def _parse_resource(
+def _parse_resource(  # noqa: PLR0917 (kernels take their arrays positionally)
     buf: Buffer,
     pos: int,
     end: int,
@@ -58,18 +58,7 @@ def _parse_resource(
         field, wire, _, start, pos = read_field(buf, pos, end, state)
         is_attribute = field == RESOURCE_ATTRIBUTES and wire == WIRE_LEN
         if is_attribute and pos >= 0:
-            pos = parse_attribute(
-                buf,
-                start,
-                pos,
-                keys,
-                row,
-                attributes.hashes,
-                attributes.offsets,
-                attributes.lengths,
-                attributes.numbers,
-                state,
-            )
+            pos = parse_attribute(buf, start, pos, keys, row, attributes, state)
         if pos < 0:
             if is_attribute:
                 state[STATE_ATTRIBUTE] = attribute
@@ -79,7 +68,7 @@ def _parse_resource(
 
 
 @walker
-def _parse_scope_spans(
+def _parse_scope_spans(  # noqa: PLR0917 (kernels take their arrays positionally)
     buf: Buffer,
     pos: int,
     end: int,
@@ -111,7 +100,7 @@ def _parse_scope_spans(
 
 
 @walker
-def _parse_resource_spans(
+def _parse_resource_spans(  # noqa: PLR0917 (kernels take their arrays positionally)
     buf: Buffer,
     pos: int,
     end: int,
@@ -162,7 +151,7 @@ def _parse_resource_spans(
 
 
 @walker
-def _fill_request(
+def _fill_request(  # noqa: PLR0917 (kernels take their arrays positionally)
     buf: Buffer,
     resource_keys: KeySet,
     resource_attributes: AttributeColumns,
@@ -234,4 +223,13 @@ def decode_request(
             span_attributes,
             state,
         )
+    if state[STATE_CODE] == 0:
+        hash_slices(buf, spans.name_off, spans.name_len, spans.name_hash)
+        for columns in (resource_attributes, span_attributes):
+            hash_slices(
+                buf,
+                columns.offsets.reshape(-1),
+                columns.lengths.reshape(-1),
+                columns.hashes.reshape(-1),
+            )
     return resource_attributes, spans, span_attributes

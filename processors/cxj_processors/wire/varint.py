@@ -1,4 +1,4 @@
-"""Protobuf wire-format primitives for the kernels: varints, tags, lengths, fixed ints, skipping.
+"""Protobuf wire-format primitives for the kernels: varints, tags, whole fields, fixed ints.
 
 Every reader takes the end of the enclosing message and never reads at or past it: a position
 of -1 means the input was malformed and the reason is in the error state (see `errors`).
@@ -113,7 +113,7 @@ def read_tag(buf: Buffer, pos: int, end: int, state: State) -> tuple[int, int, i
     wire = tag & 7
     if field == 0:
         return field, wire, fail(state, ERR_FIELD_ZERO, pos, 0)
-    if wire == WIRE_START_GROUP or wire == WIRE_END_GROUP:
+    if wire in (WIRE_START_GROUP, WIRE_END_GROUP):
         return field, wire, fail(state, ERR_GROUP, pos, wire)
     if wire > WIRE_I32:
         return field, wire, fail(state, ERR_BAD_WIRE_TYPE, pos, wire)
@@ -121,7 +121,7 @@ def read_tag(buf: Buffer, pos: int, end: int, state: State) -> tuple[int, int, i
 
 
 @inlined
-def read_field(
+def read_field(  # noqa: PLR0911 (the fast path, then one return per wire type)
     buf: Buffer, pos: int, end: int, state: State
 ) -> tuple[int, int, np.uint64, int, int]:
     """Reads one whole field at pos: returns (field number, wire type, value, start, next).
@@ -142,7 +142,7 @@ def read_field(
     field, wire, pos = read_tag(buf, pos, end, state)
     if pos < 0:
         return field, wire, np.uint64(0), pos, pos
-    if wire == WIRE_VARINT or wire == WIRE_LEN:
+    if wire in (WIRE_VARINT, WIRE_LEN):
         value, after = read_varint(buf, pos, end, state)
         if after < 0 or wire == WIRE_VARINT:
             return field, wire, value, pos, after
