@@ -217,7 +217,12 @@ def test_kill_9_then_restart_loses_no_accepted_runs_or_budget_history(tmp_path: 
         for payload in payloads[:30]:
             export_grpc(cfg, payload)
         wait_for_runs(cfg, 30)
-        time.sleep(1.5)  # let one periodic checkpoint happen, so both checkpoint and log count
+        # Wait for a periodic checkpoint, so both the checkpoint and the log are restored.
+        checkpoint = Path(cfg.data_dir) / "checkpoint.npz"
+        deadline = time.monotonic() + 60
+        while not checkpoint.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert checkpoint.exists()
         for payload in payloads[30:]:
             export_grpc(cfg, payload)  # acknowledged: must survive the kill
     finally:
