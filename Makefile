@@ -40,8 +40,7 @@ integration: venv infra
 test: lint infra
 	rm -rf $(CXJ_TEST_LOGS)
 	@echo "compiling the numba kernels once (cached for every process the tests start)"
-	$(BIN)/python -c "from cxj_processors.config import ProcessorConfig; \
-	from cxj_processors.pipeline import Pipeline; Pipeline(ProcessorConfig()).warm_up()"
+	$(BIN)/python -c "from cxj_processors.config import ProcessorConfig; from cxj_processors.pipeline import Pipeline; Pipeline(ProcessorConfig()).warm_up()"
 	$(BIN)/pytest
 
 ## bench: benchmarks, printing ratios against baselines measured in the same run
