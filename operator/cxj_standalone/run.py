@@ -235,15 +235,9 @@ class Standalone:
         """Runs until stop is set or the duration ends; returns the final summaries."""
         await asyncio.to_thread(self.processor.start)  # restores and warms up the kernels
         self.started.set()
-        results: list[RunResult] = []
         try:
             if self.options.duration_s is not None:
                 asyncio.get_running_loop().call_later(self.options.duration_s, stop.set)
-            journeys = {j.name: j for j in self.journeys}
-
-            def on_result(result: RunResult, journey: Journey) -> None:
-                results.append(result)
-                self._record_run(journey, result)
 
             view = asyncio.create_task(self._evaluate_forever(stop))
             await run_probe(
@@ -254,9 +248,8 @@ class Standalone:
                 telemetry_for=self._telemetry_for,
                 secrets=self.secrets,
                 stop=stop,
-                on_result=on_result,
+                on_result=lambda result, journey: self._record_run(journey, result),
             )
-            del journeys
             await view
         finally:
             await asyncio.to_thread(self.processor.stop)

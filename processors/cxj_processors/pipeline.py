@@ -294,7 +294,7 @@ class Pipeline:
             self.extractor.component_names = [tuple(x) for x in registry["component_names"]]
             since = int(registry["segment"])
         replayed = 0
-        for signal, payload in self.wal.replay(since, before=_current_segment(self.wal)):
+        for signal, payload in self.wal.replay(since, before=self.wal.current_segment):
             if signal == "traces":
                 try:
                     self._fold(self.decoder.decode(payload))
@@ -313,10 +313,6 @@ class Pipeline:
         self.checkpoint()
         if self.wal is not None:
             self.wal.close()
-
-
-def _current_segment(wal: WriteAheadLog) -> int:
-    return wal._number
 
 
 def data_folder(config: ProcessorConfig) -> Path | None:

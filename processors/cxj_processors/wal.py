@@ -33,6 +33,11 @@ class WriteAheadLog:
     def _open(self, number: int):  # type: ignore[no-untyped-def]
         return (self.folder / f"{number:012d}.wal").open("ab", buffering=0)
 
+    @property
+    def current_segment(self) -> int:
+        """The number of the segment new records go to."""
+        return self._number
+
     def segments(self) -> list[Path]:
         """Segment files, oldest first."""
         return sorted(self.folder.glob("*.wal"))
