@@ -244,7 +244,18 @@ def test_create_makes_children_pods_become_ready_and_journey_ready(
     ]
     with running(Operator(kube, operator_kubeconfig, "create", f"--namespace={namespace}")) as op:
         apply(kube, journey("desk", namespace, locations, secret="desk-auth"))
-        body = wait_ready(kube, namespace, "desk", op)
+        wait_ready(kube, namespace, "desk", op)
+        # The experience loop writes its condition on its own schedule (every second here).
+        body = wait_for(
+            lambda: (
+                (b := get(kube, "cxj", "desk", "-n", namespace))
+                and condition(b, "ExperienceDegraded")
+                and b
+            ),
+            30,
+            "ExperienceDegraded written",
+            op.logs,
+        )
 
     uid = body["metadata"]["uid"]
     assert body["status"]["locations"] == [
