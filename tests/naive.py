@@ -434,3 +434,36 @@ class NaiveBaselines:
                 stored = float(np.float32(value))  # the store keeps float32
                 self.history.setdefault(int(component), []).append(stored)
         return out
+
+
+# -- run extraction helpers -------------------------------------------------------------------
+def trace_groups(trace_ids: Sequence[tuple[int, int]]) -> list[int]:
+    """Row indexes with each trace's rows together: traces by first row, rows in order."""
+    first_seen: dict[tuple[int, int], list[int]] = {}
+    for row, trace in enumerate(trace_ids):
+        first_seen.setdefault(trace, []).append(row)
+    return [row for rows in first_seen.values() for row in rows]
+
+
+def journey_span_kinds(
+    resource_series: Sequence[int],
+    resource_index: Sequence[int],
+    parent_ids: Sequence[int],
+    step_hashes: Sequence[int],
+    phase_hashes: Sequence[int],
+) -> list[tuple[int, int, int]]:
+    """(row, series, kind) of every span that takes part in a run; kind 0 root, 1 step, 2 phase.
+
+    A span does when its resource has a series (>= 0) and it is a root (no parent, no step
+    name) or names a step; a step span that also names a phase is a phase.
+    """
+    selected = []
+    for row, resource in enumerate(resource_index):
+        series = resource_series[resource] if 0 <= resource < len(resource_series) else -1
+        if series < 0:
+            continue
+        if step_hashes[row]:
+            selected.append((row, series, 2 if phase_hashes[row] else 1))
+        elif parent_ids[row] == 0:
+            selected.append((row, series, 0))
+    return selected

@@ -16,8 +16,10 @@ import numpy.typing as npt
 
 from cxj_journey import telemetry as names
 from cxj_processors.baselines import RobustBaselines
+from cxj_processors.kernels.gather import gather_journey_spans
+from cxj_processors.kernels.lookup import MISSING, KeyTable, row_signatures, triple_signatures
 from cxj_processors.model import RunRecords, SeriesContract
-from cxj_processors.runs import PHASE, ROOT, STEP, SpanRows, fold_runs, layer_index
+from cxj_processors.runs import LAYER_HASHES, ROOT, SpanRows, fold_runs
 from cxj_processors.wire import SpanBatch, SpanDecoder, fnv1a64
 
 RESOURCE_KEYS = (
@@ -50,12 +52,28 @@ SPAN_KEYS = (
 _R = {key: i for i, key in enumerate(RESOURCE_KEYS)}
 _S = {key: i for i, key in enumerate(SPAN_KEYS)}
 _NAME_RESOLUTION = fnv1a64(b"name_resolution")
+_GATHER_COLUMNS = np.array(
+    [
+        _S[names.STEP_NAME],
+        _S[names.STEP_PHASE],
+        _S[names.LAYER],
+        _S[names.STEP_THRESHOLD],
+        _S[names.ERROR_TYPE],
+        _S[names.VOICE_MIN_MOS],
+        _S[names.voice_attribute("outbound", "mos")],
+        _S[names.voice_attribute("inbound", "mos")],
+    ],
+    dtype=np.int64,
+)
 PENDING_TTL_S = 300.0
+RESOURCE_CACHE_LIMIT = 1 << 16  # distinct resources remembered before the cache starts over
+_NOT_JOURNEY = -2
+_REJECTED = -3
 
 
 def make_decoder() -> SpanDecoder:
     """Returns the span decoder configured for the attributes the processor reads."""
-    return SpanDecoder(resource_keys=RESOURCE_KEYS, span_keys=SPAN_KEYS)
+    return SpanDecoder(resource_keys=RESOURCE_KEYS, span_keys=SPAN_KEYS, hash_names=False)
 
 
 @dataclass(frozen=True)
@@ -140,6 +158,9 @@ class RunExtractor:
         self.series: list[Series] = []
         self._series_ids: dict[SeriesKey, int] = {}
         self._components: dict[tuple[int, int, int], int] = {}
+        self._component_table = KeyTable()  # an index over _components
+        self._resources = KeyTable()  # resource signature → series (a cache)
+        self._rejections: dict[int, str] = {}  # resource signature → why it was rejected
         self.component_names: list[tuple[int, str, str]] = []  # (series, step, phase)
         self.baselines = baselines or RobustBaselines()
         self._pending: SpanRows | None = None
@@ -164,47 +185,77 @@ class RunExtractor:
         return index
 
     def _resource_series(self, batch: SpanBatch, stats: ExtractStats) -> npt.NDArray[np.int32]:
-        count = batch.resource_attr_hash.shape[0]
-        out = np.full(count, -1, dtype=np.int32)
-        for row in range(count):
-            journey = _text(batch, row, names.JOURNEY_NAME)
-            if journey is None:
-                continue  # not journey telemetry: accepted, passed through, not judged
-            try:
-                contract = contract_from_resource(batch, row)
-            except ValueError as error:
-                stats.rejected_resources += 1
-                stats.rejected_reason = f"journey {journey}: {error}"
-                continue
-            key = SeriesKey(
-                _text(batch, row, names.JOURNEY_NAMESPACE) or "default",
-                journey,
-                _text(batch, row, names.LOCATION) or "unknown",
-            )
-            out[row] = self.series_id(
-                key,
-                _text(batch, row, names.JOURNEY_TYPE) or "custom",
-                contract,
-                _text(batch, row, names.JOURNEY_REVISION) or "",
-            )
+        """Each resource row's series (-1: not journey telemetry, or a rejected contract).
+
+        Resources are recognised by the signature of their configured attribute values, so a
+        probe's resource is read in Python once, when first seen (or when its contract or
+        revision changes, which changes the signature).
+        """
+        if batch.resource_attr_hash.shape[0] == 0:
+            return np.empty(0, dtype=np.int32)
+        signatures = row_signatures(
+            batch.resource_attr_hash, batch.resource_attr_num.view(np.uint64)
+        )
+        out, missing = self._resources.find(signatures)
+        if missing:
+            if len(self._resources) > RESOURCE_CACHE_LIMIT:
+                self._resources.clear()
+                self._rejections.clear()
+            new_rows = np.flatnonzero(out == MISSING)
+            for row in new_rows.tolist():
+                out[row] = self._read_resource(batch, row, int(signatures[row]))
+            self._resources.put(signatures[new_rows], out[new_rows])
+        rejected = out == _REJECTED
+        if rejected.any():
+            stats.rejected_resources += int(rejected.sum())
+            last = int(np.flatnonzero(rejected)[-1])
+            stats.rejected_reason = self._rejections[int(signatures[last])]
+        out[out < 0] = -1
         return out
 
+    def _read_resource(self, batch: SpanBatch, row: int, signature: int) -> int:
+        """Registers a resource row's series; _NOT_JOURNEY or _REJECTED when it has none."""
+        journey = _text(batch, row, names.JOURNEY_NAME)
+        if journey is None:
+            return _NOT_JOURNEY  # not journey telemetry: accepted, passed through, not judged
+        try:
+            contract = contract_from_resource(batch, row)
+        except ValueError as error:
+            self._rejections[signature] = f"journey {journey}: {error}"
+            return _REJECTED
+        key = SeriesKey(
+            _text(batch, row, names.JOURNEY_NAMESPACE) or "default",
+            journey,
+            _text(batch, row, names.LOCATION) or "unknown",
+        )
+        return self.series_id(
+            key,
+            _text(batch, row, names.JOURNEY_TYPE) or "custom",
+            contract,
+            _text(batch, row, names.JOURNEY_REVISION) or "",
+        )
+
     def _component_ids(
-        self, batch: SpanBatch, rows: npt.NDArray[np.int64], series: npt.NDArray[np.int32]
+        self,
+        batch: SpanBatch,
+        rows: npt.NDArray[np.int64],
+        series: npt.NDArray[np.int32],
+        step_hash: npt.NDArray[np.uint64],
+        phase_hash: npt.NDArray[np.uint64],
     ) -> npt.NDArray[np.int32]:
-        step_hash = batch.span_attr_hash[rows, _S[names.STEP_NAME]]
-        phase_hash = batch.span_attr_hash[rows, _S[names.STEP_PHASE]]
-        keys = np.stack([series.astype(np.uint64), step_hash, phase_hash], axis=1)
-        unique, inverse = np.unique(keys, axis=0, return_inverse=True)
-        ids = np.empty(len(unique), dtype=np.int32)
-        for index, (s, step, phase) in enumerate(unique.tolist()):
-            key = (int(s), int(step), int(phase))
-            component = self._components.get(key)
+        """The baseline component of each (series, step, phase), registering new ones."""
+        signatures = triple_signatures(series, step_hash, phase_hash)
+        ids, missing = self._component_table.find(signatures)
+        if not missing:
+            return ids
+        new = np.flatnonzero(ids == MISSING)
+        for i in new.tolist():
+            s, step, phase = int(series[i]), int(step_hash[i]), int(phase_hash[i])
+            component = self._components.get((s, step, phase))
             if component is None:
                 component = len(self.component_names)
-                self._components[key] = component
-                first = int(np.argmax((step_hash == step) & (phase_hash == phase)))
-                row = int(rows[first])
+                self._components[(s, step, phase)] = component
+                row = int(rows[i])
                 step_name = batch.string(
                     int(batch.span_attr_off[row, _S[names.STEP_NAME]]),
                     int(batch.span_attr_len[row, _S[names.STEP_NAME]]),
@@ -217,10 +268,11 @@ class RunExtractor:
                         int(batch.span_attr_len[row, _S[names.STEP_PHASE]]),
                     )
                 )
-                self.component_names.append((int(s), step_name, phase_name))
-                self.series[int(s)].steps[int(step)] = step_name
-            ids[index] = component
-        return ids[inverse.reshape(-1)]
+                self.component_names.append((s, step_name, phase_name))
+                self.series[s].steps[step] = step_name
+            ids[i] = component
+        self._component_table.put(signatures[new], ids[new])
+        return ids
 
     def extract(self, batch: SpanBatch, now_s: float) -> tuple[RunRecords, ExtractStats]:
         """Returns the runs completed by this batch (and earlier waiting spans)."""
@@ -230,44 +282,59 @@ class RunExtractor:
     def _extract(self, batch: SpanBatch, now_s: float) -> tuple[RunRecords, ExtractStats]:
         stats = ExtractStats(spans=len(batch))
         resource_series = self._resource_series(batch, stats)
-        span_series = resource_series[batch.resource_index] if len(batch) else np.empty(0, np.int32)
-        has_step = batch.span_attr_hash[:, _S[names.STEP_NAME]] != 0
-        has_phase = batch.span_attr_hash[:, _S[names.STEP_PHASE]] != 0
-        is_root = (batch.parent_span_id == 0) & ~has_step
-        rows = np.flatnonzero((span_series >= 0) & (is_root | has_step)).astype(np.int64)
+        rows, series, kind, failed, ids, times, numbers, layer, dns_error = gather_journey_spans(
+            resource_series,
+            batch.resource_index,
+            batch.trace_id_hi,
+            batch.trace_id_lo,
+            batch.parent_span_id,
+            batch.start_ns,
+            batch.end_ns,
+            batch.status_code,
+            batch.span_attr_hash,
+            batch.span_attr_num,
+            _GATHER_COLUMNS,
+            LAYER_HASHES,
+            np.uint64(_NAME_RESOLUTION),
+        )
+        trace_hi, trace_lo, step_hash, phase_hash = ids
+        start_ns, end_ns = times
         stats.journey_spans = len(rows)
-        series = span_series[rows]
-        kind = np.where(is_root[rows], ROOT, np.where(has_phase[rows], PHASE, STEP)).astype(np.int8)
-        measured = kind != ROOT
+        measured = np.flatnonzero(kind != ROOT)
         excess = np.full(len(rows), np.nan)
-        if measured.any():
-            components = self._component_ids(batch, rows[measured], series[measured])
-            durations = (batch.end_ns[rows[measured]] - batch.start_ns[rows[measured]]) / 1e9
+        if len(measured):
+            components = self._component_ids(
+                batch, rows[measured], series[measured], step_hash[measured], phase_hash[measured]
+            )
+            durations = (end_ns[measured] - start_ns[measured]) / 1e9
             excess[measured] = self.baselines.score_and_update(components, durations)
         new = SpanRows(
             series=series,
-            trace_hi=batch.trace_id_hi[rows],
-            trace_lo=batch.trace_id_lo[rows],
+            trace_hi=trace_hi,
+            trace_lo=trace_lo,
             kind=kind,
-            failed=batch.status_code[rows] == 2,
-            start_ns=batch.start_ns[rows],
-            end_ns=batch.end_ns[rows],
-            threshold_s=batch.span_attr_num[rows, _S[names.STEP_THRESHOLD]],
-            min_mos=batch.span_attr_num[rows, _S[names.VOICE_MIN_MOS]],
-            mos_out=batch.span_attr_num[rows, _S[names.voice_attribute("outbound", "mos")]],
-            mos_in=batch.span_attr_num[rows, _S[names.voice_attribute("inbound", "mos")]],
-            layer=layer_index(batch.span_attr_hash[rows, _S[names.LAYER]]),
-            dns_error=batch.span_attr_hash[rows, _S[names.ERROR_TYPE]] == _NAME_RESOLUTION,
+            failed=failed,
+            start_ns=start_ns,
+            end_ns=end_ns,
+            threshold_s=numbers[0],
+            min_mos=numbers[1],
+            mos_out=numbers[2],
+            mos_in=numbers[3],
+            layer=layer,
+            dns_error=dns_error,
             excess=excess,
-            step_hash=batch.span_attr_hash[rows, _S[names.STEP_NAME]],
+            step_hash=step_hash,
             arrived_s=np.full(len(rows), now_s),
         )
         pool = new if self._pending is None else SpanRows.concat([self._pending, new])
         folded = fold_runs(pool)
-        waiting = pool.take(~folded.consumed)
-        fresh = waiting.arrived_s >= now_s - PENDING_TTL_S
-        stats.orphaned = int((~fresh).sum())
-        self._pending = waiting.take(fresh) if len(waiting) else None
+        if folded.consumed.all():
+            self._pending = None
+        else:
+            waiting = pool.take(~folded.consumed)
+            fresh = waiting.arrived_s >= now_s - PENDING_TTL_S
+            stats.orphaned = int((~fresh).sum())
+            self._pending = waiting.take(fresh) if fresh.any() else None
         roots = folded.root_rows
         runs = RunRecords(
             series=pool.series[roots],

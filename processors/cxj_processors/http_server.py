@@ -155,7 +155,7 @@ def _response_module(signal: str) -> Any:
 
 
 class StatusHandler(_Quiet):
-    """GET /healthz, /readyz, /api/v1/journeys[/NAMESPACE/NAME], and / (overview)."""
+    """GET /healthz, /readyz, /api/v1/journeys[/NAMESPACE/NAME], /api/v1/processor, /."""
 
     def do_GET(self) -> None:
         """Serves health, the status API and the overview."""
@@ -169,6 +169,8 @@ class StatusHandler(_Quiet):
         elif url.path == "/api/v1/conversations/summary":
             summary = self.pipeline.conversations.summary()
             self._send(200, json.dumps(summary).encode(), "application/json")
+        elif url.path == "/api/v1/processor":
+            self._send(200, json.dumps(self.pipeline.describe()).encode(), "application/json")
         elif parts[:3] == ["api", "v1", "journeys"]:
             self._journeys(parts[3:], parse_qs(url.query))
         elif url.path == "/":

@@ -9,16 +9,17 @@ kill -9 loses neither acknowledged data nor budget history.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -169,8 +170,7 @@ class Pipeline:
             runs, stats = self.extractor.extract(batch, self.clock())  # type: ignore[arg-type]
             if self.config.time_scale != 1.0:
                 runs.end_s[:] = self._epoch + (runs.end_s - self._epoch) * self.config.time_scale
-            contracts = [s.contract for s in self.extractor.series]
-            added = self.store.add(runs, contracts, self.slo_time(self.clock()))
+            added = self.store.add(runs, _Contracts(self.extractor), self.slo_time(self.clock()))
             self.counters.runs += stats.runs
             self.counters.orphaned_spans += stats.orphaned
             self.counters.late_dropped += added.late_dropped
@@ -187,6 +187,16 @@ class Pipeline:
             if end_s >= now_s - window_s and step
         ]
         return Counter(recent).most_common(1)[0][0] if recent else ""
+
+    def describe(self) -> dict[str, Any]:
+        """What the processor has taken in so far: its counters, series and waiting spans."""
+        with self._lock:
+            return {
+                "ready": self.ready,
+                "series": len(self.extractor.series),
+                "pendingSpans": self.extractor.pending_count(),
+                "counters": dataclasses.asdict(self.counters),
+            }
 
     # -- evaluating ---------------------------------------------------------------------
     def evaluate(self) -> dict[int, JourneyStatus]:
@@ -313,6 +323,25 @@ class Pipeline:
         self.checkpoint()
         if self.wal is not None:
             self.wal.close()
+
+
+class _Contracts(Sequence[SeriesContract]):
+    """The extractor's series contracts as a sequence, without copying them per batch."""
+
+    def __init__(self, extractor: RunExtractor) -> None:
+        self._series = extractor.series
+
+    def __len__(self) -> int:
+        return len(self._series)
+
+    @overload
+    def __getitem__(self, index: int) -> SeriesContract: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[SeriesContract]: ...
+    def __getitem__(self, index: int | slice) -> SeriesContract | Sequence[SeriesContract]:
+        if isinstance(index, slice):
+            return [s.contract for s in self._series[index]]
+        return self._series[index].contract
 
 
 def data_folder(config: ProcessorConfig) -> Path | None:

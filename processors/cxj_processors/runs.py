@@ -15,10 +15,12 @@ import numpy as np
 import numpy.typing as npt
 
 from cxj_journey import telemetry as names
+from cxj_processors.kernels import kernel
+from cxj_processors.kernels.lookup import mix64
 from cxj_processors.wire import fnv1a64
 
 ROOT, STEP, PHASE = 0, 1, 2
-_LAYER_HASHES = np.array([fnv1a64(layer.encode()) for layer in names.LAYERS], dtype=np.uint64)
+LAYER_HASHES = np.array([fnv1a64(layer.encode()) for layer in names.LAYERS], dtype=np.uint64)
 _NAME_RESOLUTION = fnv1a64(b"name_resolution")
 NETWORK = names.LAYERS.index("network")
 
@@ -65,7 +67,7 @@ class SpanRows:
 def layer_index(hashes: npt.NDArray[np.uint64]) -> npt.NDArray[np.int8]:
     """Maps cx.layer value hashes to layer indexes (-1 when absent or unknown)."""
     out = np.full(len(hashes), -1, dtype=np.int8)
-    for index, value in enumerate(_LAYER_HASHES):
+    for index, value in enumerate(LAYER_HASHES):
         out[hashes == value] = index
     return out
 
@@ -85,7 +87,7 @@ class FoldedRuns:
 
 def fold_runs(rows: SpanRows) -> FoldedRuns:
     """Groups rows by trace and judges every trace whose root span is present."""
-    order = np.lexsort((rows.trace_lo, rows.trace_hi)).astype(np.int64)
+    order = group_by_trace(rows.trace_hi, rows.trace_lo)
     root_rows, outcome, layer, mos_out, mos_in, blamed, consumed = _fold(
         order,
         rows.trace_hi,
@@ -103,6 +105,46 @@ def fold_runs(rows: SpanRows) -> FoldedRuns:
         rows.excess,
     )
     return FoldedRuns(root_rows, outcome, layer, mos_out, mos_in, blamed, consumed)
+
+
+@kernel
+def group_by_trace(
+    trace_hi: npt.NDArray[np.uint64], trace_lo: npt.NDArray[np.uint64]
+) -> npt.NDArray[np.int64]:
+    """Row indexes ordered so that each trace's rows are adjacent, in arrival order.
+
+    Traces are taken in the order of their first row, rows of a trace in their own order:
+    one hash-table pass and a counting sort, instead of sorting by trace id.
+    """
+    n = trace_hi.shape[0]
+    size = 16
+    while size < 2 * n:
+        size *= 2
+    mask = np.uint64(size - 1)
+    slot_hi = np.empty(size, np.uint64)
+    slot_lo = np.empty(size, np.uint64)
+    slot_group = np.full(size, -1, np.int64)
+    group = np.empty(n, np.int64)
+    groups = 0
+    for row in range(n):
+        hi, lo = trace_hi[row], trace_lo[row]
+        slot = mix64(hi ^ mix64(lo)) & mask
+        while slot_group[slot] >= 0 and (slot_hi[slot] != hi or slot_lo[slot] != lo):
+            slot = (slot + np.uint64(1)) & mask
+        if slot_group[slot] < 0:
+            slot_hi[slot], slot_lo[slot], slot_group[slot] = hi, lo, groups
+            groups += 1
+        group[row] = slot_group[slot]
+    start = np.zeros(groups + 1, np.int64)
+    for row in range(n):
+        start[group[row] + 1] += 1
+    for index in range(groups):
+        start[index + 1] += start[index]
+    order = np.empty(n, np.int64)
+    for row in range(n):
+        order[start[group[row]]] = row
+        start[group[row]] += 1
+    return order
 
 
 @numba.njit(cache=True, nogil=True)

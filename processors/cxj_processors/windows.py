@@ -74,6 +74,7 @@ class WindowStore:
         self.geometry[L.GEO_COARSE_SLOTS] = max(max_period_days, 3) * 86400 // coarse_bucket_s
         self.geometry[L.GEO_FUTURE_SKEW_S] = future_skew_s
         self._series = 0
+        self._bound: dict[int, SeriesContract] = {}  # the contract each series is bound to
         self._allocate(0)
         seconds = dict(zip(WINDOWS, WINDOW_SECONDS, strict=True))
         self._fine_lengths = np.array([seconds[n] // fine_bucket_s for n in FINE], dtype=np.int64)
@@ -122,6 +123,7 @@ class WindowStore:
         n = int(arrays["fine"].shape[0])
         self._allocate(n)
         self._series = n
+        self._bound.clear()  # contracts are bound again by the next add
         self.fine[:] = arrays["fine"]
         self.recent[:] = arrays["recent"]
         self.mos_hist[:] = arrays["mos_hist"]
@@ -176,7 +178,10 @@ class WindowStore:
             raise ValueError(f"RunRecords.series: ids must be >= 0, got {lowest}")
         self._ensure_series(int(series.max()) + 1)
         for index in np.unique(series).tolist():
-            self._bind_contract(index, _contract_of(contracts, index))
+            contract = _contract_of(contracts, index)
+            if self._bound.get(index) is not contract:  # a series' contract rarely changes
+                self._bind_contract(index, contract)
+                self._bound[index] = contract
         stats = np.zeros(L.STAT_SIZE, dtype=np.int64)
         add_runs(
             self.fine, self.recent, self.mos_hist, self.mos_sum, self.coarse,

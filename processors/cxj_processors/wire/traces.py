@@ -203,8 +203,11 @@ def decode_request(
     resource_keys: KeySet,
     span_keys: KeySet,
     state: State,
+    hash_names: bool,
 ) -> tuple[AttributeColumns, SpanColumns, AttributeColumns]:
     """Decodes an ExportTraceServiceRequest into (resource attributes, spans, span attributes).
+
+    Span names are hashed only when `hash_names` is set (their hash column reads 0 otherwise).
 
     On malformed input the state records why and where (see `errors`); the columns are then
     incomplete and must not be used.
@@ -224,7 +227,10 @@ def decode_request(
             state,
         )
     if state[STATE_CODE] == 0:
-        hash_slices(buf, spans.name_off, spans.name_len, spans.name_hash)
+        if hash_names:
+            hash_slices(buf, spans.name_off, spans.name_len, spans.name_hash)
+        else:
+            spans.name_hash[:] = 0
         for columns in (resource_attributes, span_attributes):
             hash_slices(
                 buf,

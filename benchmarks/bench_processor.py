@@ -1,0 +1,247 @@
+"""The processor's whole hot path: OTLP trace bytes decoded and aggregated into journey windows.
+
+Corpus: `processor_corpus` (1,000 journeys x 2 locations carrying their SLO contracts, runs of
+a root, 3-6 steps and their phases, Collector-sized requests). Figures are spans per second
+of CPU time on one core, measured in the same run as their baselines:
+
+* cxj in process: `Pipeline.accept` (decode, runs judged, baselines and attribution, windows),
+  with every series already known; the same with 400-run requests.
+* (a) protobuf's ParseFromString and a Python loop doing a lighter version of the same job
+  (runs judged by failed or slow steps, counted per series and minute; no baselines,
+  attribution or voice), which favours the baseline.
+* (b) the OpenTelemetry Collector with the span metrics connector (GOMAXPROCS=1, OTLP/gRPC
+  in, metrics to the debug exporter), fed the same requests over gRPC; its CPU time is read
+  from /proc. For a like-for-like comparison the `cxj processor` service is fed the same
+  requests the same way, and its CPU time read the same way.
+
+Then the processor's RSS holding all 2,000 series with a 30-day period (target <= 200 MB).
+
+`python -m benchmarks bench_processor` (about 3 minutes).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import grpc
+import psutil
+import yaml
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from tests.harness.otelcol import otelcol_binary
+from tests.harness.processes import Process, free_port, logs_dir, port_open
+
+from benchmarks.processor_corpus import START_NS, Corpus, build
+from cxj_journey import telemetry as names
+from cxj_processors.config import ProcessorConfig
+from cxj_processors.pipeline import Pipeline
+
+TRACE_EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+SECONDS = 4.0  # CPU seconds per in-process measurement
+SERVICE_PASSES = 3  # times the corpus is sent to each service
+
+
+def _cpu_rate(run: Callable[[bytes], object], corpus: Corpus, seconds: float) -> float:
+    """Spans per CPU second of this process, over whole passes of the corpus."""
+    spans = 0
+    start = time.process_time()
+    while time.process_time() - start < seconds:
+        for payload in corpus.requests:
+            run(payload)
+        spans += corpus.spans
+    return spans / (time.process_time() - start)
+
+
+def _python_baseline() -> Callable[[bytes], object]:
+    """protobuf parse + a Python loop judging runs and counting them per series and minute."""
+    windows: dict[tuple[str, str, str], dict[int, list[int]]] = {}
+
+    def run(payload: bytes) -> object:
+        request = ExportTraceServiceRequest()
+        request.ParseFromString(payload)
+        for resource_spans in request.resource_spans:
+            resource = {kv.key: kv.value for kv in resource_spans.resource.attributes}
+            journey = resource.get(names.JOURNEY_NAME)
+            if journey is None:
+                continue
+            series = windows.setdefault(
+                (
+                    resource[names.JOURNEY_NAMESPACE].string_value,
+                    journey.string_value,
+                    resource[names.LOCATION].string_value,
+                ),
+                {},
+            )
+            traces: dict[bytes, list[Any]] = {}
+            for scope_spans in resource_spans.scope_spans:
+                for span in scope_spans.spans:
+                    trace = traces.setdefault(span.trace_id, [None, False])
+                    attributes = {kv.key: kv.value for kv in span.attributes}
+                    if names.STEP_NAME not in attributes:
+                        if not span.parent_span_id:
+                            trace[0] = span
+                    elif names.STEP_PHASE not in attributes:
+                        threshold = attributes.get(names.STEP_THRESHOLD)
+                        seconds = (span.end_time_unix_nano - span.start_time_unix_nano) / 1e9
+                        if span.status.code == 2 or (
+                            threshold is not None and seconds > threshold.double_value
+                        ):
+                            trace[1] = True
+            for root, bad in traces.values():
+                if root is not None:
+                    counts = series.setdefault(root.end_time_unix_nano // 60_000_000_000, [0, 0])
+                    counts[0] += 1
+                    counts[1] += not bad
+        return windows
+
+    return run
+
+
+def _send_all(address: str, corpus: Corpus, passes: int) -> None:
+    with grpc.insecure_channel(address) as channel:
+        export = channel.unary_unary(
+            TRACE_EXPORT, request_serializer=None, response_deserializer=None
+        )
+        for _ in range(passes):
+            for payload in corpus.requests:
+                export(payload, timeout=60)
+
+
+def _service_rate(process: psutil.Process, address: str, corpus: Corpus) -> float:
+    """Spans per CPU second of a server process fed the corpus over OTLP/gRPC."""
+    _send_all(address, corpus, 1)  # warm: series registered, buffers grown
+    before = process.cpu_times()
+    _send_all(address, corpus, SERVICE_PASSES)
+    after = process.cpu_times()
+    cpu = (after.user + after.system) - (before.user + before.system)
+    return corpus.spans * SERVICE_PASSES / cpu
+
+
+def _collector(corpus: Corpus) -> float:
+    root = logs_dir() / "bench-spanmetrics"
+    root.mkdir(parents=True, exist_ok=True)
+    grpc_port, http_port = free_port(), free_port()
+    config = {
+        "receivers": {
+            "otlp": {
+                "protocols": {
+                    "grpc": {
+                        "endpoint": f"127.0.0.1:{grpc_port}",
+                        "max_recv_msg_size_mib": 64,
+                    },
+                    "http": {"endpoint": f"127.0.0.1:{http_port}"},
+                }
+            }
+        },
+        "connectors": {
+            "spanmetrics": {
+                "dimensions": [
+                    {"name": names.STEP_NAME},
+                    {"name": names.LAYER},
+                    {"name": names.STEP_PHASE},
+                ],
+                "metrics_flush_interval": "5s",
+            }
+        },
+        "exporters": {"debug": {"verbosity": "basic"}},
+        "service": {
+            "pipelines": {
+                "traces": {"receivers": ["otlp"], "exporters": ["spanmetrics"]},
+                "metrics": {"receivers": ["spanmetrics"], "exporters": ["debug"]},
+            },
+            "telemetry": {"metrics": {"level": "none"}, "logs": {"level": "warn"}},
+        },
+    }
+    path = root / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    collector = Process(
+        "bench-spanmetrics",
+        [str(otelcol_binary()), f"--config={path}"],
+        root,
+        env={"GOMAXPROCS": "1"},
+    )
+    collector.start()
+    try:
+        collector.wait_until(lambda: port_open(grpc_port), 60, "listening")
+        assert collector.popen is not None
+        return _service_rate(psutil.Process(collector.popen.pid), f"127.0.0.1:{grpc_port}", corpus)
+    finally:
+        collector.stop()
+
+
+def _processor(corpus: Corpus) -> tuple[float, float, int]:
+    """(spans per CPU second, RSS in MB, runs the status API counts) of `cxj processor`."""
+    grpc_listen = f"127.0.0.1:{free_port()}"
+    status_listen = f"127.0.0.1:{free_port()}"
+    service = Process(
+        "bench-processor",
+        [
+            str(Path(sys.executable).parent / "cxj"),
+            "processor",
+            f"--grpc-listen={grpc_listen}",
+            f"--http-listen=127.0.0.1:{free_port()}",
+            f"--status-listen={status_listen}",
+            "--evaluation-interval-s=3600",
+        ],
+        logs_dir(),
+    )
+    service.start()
+    try:
+        service.wait_until(lambda: port_open(int(grpc_listen.split(":")[1])), 240, "accepting OTLP")
+        assert service.popen is not None
+        process = psutil.Process(service.popen.pid)
+        rate = _service_rate(process, grpc_listen, corpus)
+        rss = process.memory_info().rss / 2**20
+        with urllib.request.urlopen(f"http://{status_listen}/api/v1/processor", timeout=60) as r:
+            counters = json.load(r)["counters"]
+        return rate, rss, int(counters["runs"])
+    finally:
+        service.stop()
+
+
+def main() -> None:
+    started = time.perf_counter()
+    corpus = build()
+    large = build(per_request=400)
+    print(
+        f"corpus: {len(corpus.requests)} requests, {corpus.spans:,} spans in {corpus.runs:,} "
+        f"runs of 2,000 series, {corpus.bytes / corpus.spans:.0f} bytes/span "
+        f"(built in {time.perf_counter() - started:.1f} s)"
+    )
+    now = START_NS / 1e9 + 300
+    pipeline = Pipeline(ProcessorConfig(), clock=lambda: now)
+    pipeline.warm_up()
+    for payload in corpus.requests:  # every series known, every kernel loaded
+        pipeline.accept("traces", payload)
+    baseline = _cpu_rate(_python_baseline(), corpus, SECONDS)
+    ours = _cpu_rate(lambda p: pipeline.accept("traces", p), corpus, SECONDS)
+    ours_large = _cpu_rate(lambda p: pipeline.accept("traces", p), large, SECONDS)
+    decode = _cpu_rate(pipeline.decoder.decode, corpus, SECONDS)
+    print("one core, CPU time:")
+    print(f"  cxj in process, decode + aggregate:          {ours:12,.0f} spans/s")
+    print(f"  ... with 400-run requests:                   {ours_large:12,.0f} spans/s")
+    print(f"  ... of which decoding alone would allow:     {decode:12,.0f} spans/s")
+    print(f"  (a) protobuf + Python loop (lighter job):    {baseline:12,.0f} spans/s")
+    print(f"  ratio cxj / (a): {ours / baseline:.1f}")
+
+    live = build(rounds=3, start_ns=time.time_ns() - 600 * 10**9)
+    collector = _collector(live)
+    service, rss, runs = _processor(live)
+    expected = live.runs * (SERVICE_PASSES + 1)
+    print("over OTLP/gRPC, server CPU time:")
+    print(f"  (b) Collector + span metrics connector:      {collector:12,.0f} spans/s")
+    print(f"  cxj processor service:                       {service:12,.0f} spans/s")
+    print(f"  ratio cxj service / (b): {service / collector:.2f}")
+    print(f"  runs the processor judged (/api/v1/processor): {runs:,} of {expected:,} sent")
+    print(f"processor RSS with 2,000 series x 30 days: {rss:.0f} MB (target <= 200 MB)")
+    if runs != expected:
+        raise SystemExit(f"the processor counted {runs} runs, {expected} were sent")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""The extractor's kernels against plain Python: the hash table, trace grouping, span selection."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tests import naive
+from tests.harness.spans import RESOURCE, Recorder, StepSpec, encode
+
+from cxj_processors.extract import RunExtractor, make_decoder
+from cxj_processors.kernels.gather import COLUMNS, gather_journey_spans
+from cxj_processors.kernels.lookup import KeyTable, row_signatures, triple_signatures
+from cxj_processors.runs import LAYER_HASHES, group_by_trace
+from cxj_processors.wire import SpanDecoder
+
+KEYS = st.integers(min_value=1, max_value=2**64 - 1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(KEYS, st.integers(-(2**31), 2**31 - 1)), max_size=3000), st.data())
+def test_the_table_answers_like_a_dictionary_through_growth(
+    pairs: list[tuple[int, int]], data: st.DataObject
+) -> None:
+    table, reference = KeyTable(capacity=4), {}
+    for start in range(0, len(pairs), 250):  # several puts, so the table grows in between
+        chunk = pairs[start : start + 250]
+        table.put(
+            np.array([k for k, _ in chunk], dtype=np.uint64),
+            np.array([v for _, v in chunk], dtype=np.int32),
+        )
+        reference.update(chunk)
+    probes = list(reference) + data.draw(st.lists(KEYS, max_size=50))
+    found, missing = table.find(np.array(probes, dtype=np.uint64))
+    assert found.tolist() == [reference.get(k, -1) for k in probes]
+    assert missing == sum(k not in reference for k in probes)
+    assert len(table) == len(reference)
+
+
+def test_the_table_refuses_the_empty_key_and_clears() -> None:
+    table = KeyTable()
+    with pytest.raises(ValueError, match="keys: 0 marks an empty slot"):
+        table.put(np.array([0], dtype=np.uint64), np.array([1], dtype=np.int32))
+    table.put(np.array([7], dtype=np.uint64), np.array([1], dtype=np.int32))
+    table.clear()
+    assert table.find(np.array([7], dtype=np.uint64))[0].tolist() == [-1]
+    assert len(table) == 0
+
+
+def test_signatures_tell_rows_and_triples_apart_and_are_never_zero() -> None:
+    hashes = np.array([[1, 2], [1, 2], [2, 1], [0, 0]], dtype=np.uint64)
+    numbers = np.array([[np.nan, 1.0], [np.nan, 1.0], [np.nan, 1.0], [0.0, 0.0]])
+    rows = row_signatures(hashes, numbers.view(np.uint64))
+    assert rows[0] == rows[1]
+    assert len(set(rows.tolist())) == 3
+    assert rows.all()
+    triples = triple_signatures(
+        np.array([0, 1, 0], dtype=np.int32),
+        np.array([5, 5, 6], dtype=np.uint64),
+        np.array([0, 0, 0], dtype=np.uint64),
+    )
+    assert len(set(triples.tolist())) == 3
+    assert triples.all()
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3)), max_size=400))
+def test_trace_grouping_matches_the_reference(trace_ids: list[tuple[int, int]]) -> None:
+    hi = np.array([h for h, _ in trace_ids], dtype=np.uint64)
+    lo = np.array([lo for _, lo in trace_ids], dtype=np.uint64)
+    assert group_by_trace(hi, lo).tolist() == naive.trace_groups(trace_ids)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.data())
+def test_span_selection_matches_the_reference(data: st.DataObject) -> None:
+    resources = data.draw(st.integers(0, 6))
+    spans = data.draw(st.integers(0, 60))
+    resource_series = np.array(
+        data.draw(st.lists(st.integers(-1, 4), min_size=resources, max_size=resources)),
+        dtype=np.int32,
+    )
+    column = st.lists(st.integers(0, 2), min_size=spans, max_size=spans)
+    resource_index = np.array(
+        data.draw(st.lists(st.integers(-1, resources), min_size=spans, max_size=spans)),
+        dtype=np.int32,
+    )
+    parents = np.array(data.draw(column), dtype=np.uint64)
+    hashes = np.zeros((spans, COLUMNS), dtype=np.uint64)
+    hashes[:, 0] = data.draw(column)  # step name
+    hashes[:, 1] = data.draw(column)  # phase
+    hashes[:, 2] = LAYER_HASHES[np.array(data.draw(column), dtype=np.int64) % 4]
+    numbers = np.full((spans, COLUMNS), np.nan)
+    numbers[:, 3] = np.arange(spans)  # thresholds, to follow each row
+    rows, series, kind, _, ids, times, numbers_out, layer, _ = gather_journey_spans(
+        resource_series,
+        resource_index,
+        np.arange(spans, dtype=np.uint64),
+        np.zeros(spans, dtype=np.uint64),
+        parents,
+        np.arange(spans, dtype=np.int64),
+        np.arange(spans, dtype=np.int64) + 5,
+        np.zeros(spans, dtype=np.int8),
+        hashes,
+        numbers,
+        np.arange(COLUMNS, dtype=np.int64),
+        LAYER_HASHES,
+        np.uint64(99),
+    )
+    expected = naive.journey_span_kinds(
+        resource_series.tolist(),
+        resource_index.tolist(),
+        parents.tolist(),
+        hashes[:, 0].tolist(),
+        hashes[:, 1].tolist(),
+    )
+    assert list(zip(rows.tolist(), series.tolist(), kind.tolist(), strict=True)) == expected
+    assert ids[0].tolist() == rows.tolist()  # trace ids travel with their rows
+    assert (times[1] - times[0]).tolist() == [5] * len(rows)
+    assert numbers_out[0].tolist() == [float(r) for r in rows.tolist()]
+    assert layer.tolist() == [int(np.argmax(hashes[r, 2] == LAYER_HASHES)) for r in rows]
+
+
+def test_a_resource_seen_before_gives_the_same_runs_and_a_new_contract_takes_effect() -> None:
+    decoder, extractor = make_decoder(), RunExtractor()
+    recorder = Recorder()
+    payloads = [encode(recorder.run([StepSpec("login"), StepSpec("crm")])) for _ in range(3)]
+    first, _ = extractor.extract(decoder.decode(payloads[0]), 2e9)
+    again, _ = extractor.extract(decoder.decode(payloads[1]), 2e9)
+    assert first.series.tolist() == again.series.tolist() == [0]
+    assert first.outcome.tolist() == again.outcome.tolist() == [0]
+
+    stricter = Recorder({**RESOURCE, "cx.slo.objective": 99.9})
+    extractor.extract(decoder.decode(encode(stricter.run([StepSpec("login")]))), 2e9)
+    assert len(extractor.series) == 1
+    assert extractor.series[0].contract.objective == pytest.approx(0.999)
+
+
+def test_a_rejected_contract_is_reported_every_time_it_arrives() -> None:
+    decoder, extractor = make_decoder(), RunExtractor()
+    broken = Recorder({**RESOURCE, "cx.slo.objective": 150.0})
+    for _ in range(2):
+        runs, stats = extractor.extract(decoder.decode(encode(broken.run([StepSpec("a")]))), 2e9)
+        assert len(runs.series) == 0
+        assert stats.rejected_resources == 1
+        assert "cx.slo.objective must be between 0 and 100" in stats.rejected_reason
+
+
+def test_the_processor_decoder_leaves_span_names_unhashed_and_everything_else_equal() -> None:
+    payload = encode(Recorder().run([StepSpec("login")]))
+    processor = make_decoder()
+    hashed = SpanDecoder(processor.resource_keys, processor.span_keys).decode(payload)
+    plain = processor.decode(payload)
+    assert plain.name_hash.tolist() == [0] * len(plain)
+    assert hashed.name_hash.all()
+    assert plain.span_attr_hash.tolist() == hashed.span_attr_hash.tolist()
+    assert plain.name_len.tolist() == hashed.name_len.tolist()
