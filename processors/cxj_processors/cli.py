@@ -21,6 +21,7 @@ _FLAGS = {
     "(default: none, state is in memory only)",
     "evaluation_interval_s": "seconds between evaluations and exports (default 10)",
     "checkpoint_interval_s": "seconds between checkpoints (default 30)",
+    "export_max_backoff_s": "ceiling in seconds of the pause between export retries (default 30)",
     "conversation_policy": "a CxConversationPolicy YAML file for conversation analytics "
     "(default: the built-in policy)",
 }

@@ -28,7 +28,8 @@ class ProcessorConfig:
     retry_after_s: float = 1.0
     data_dir: str = ""  # write-ahead log, checkpoints and export queue; empty: in memory only
     checkpoint_interval_s: float = 30.0
-    export_queue_max_bytes: int = 256 * 1024 * 1024
+    export_queue_max_bytes: int = 256 * 1024 * 1024  # per queue; past it the oldest are dropped
+    export_max_backoff_s: float = 30.0  # ceiling of the doubling pause between export retries
     max_period_days: int = 30
     time_scale: float = (
         1.0  # demos only: >1 compresses SLO time (60: one second counts as a minute)

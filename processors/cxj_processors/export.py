@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.common.v1 import common_pb2
@@ -18,6 +19,16 @@ from cxj_journey import telemetry as names
 from cxj_processors.pipeline import Counters, JourneyStatus
 
 Attributes = Mapping[str, str | float]
+
+
+@dataclass(frozen=True)
+class QueueFigures:
+    """The outgoing queues' state when a request is built (exported as cx.processor.export.*)."""
+
+    queued: int = 0
+    dropped: int = 0
+    rejected: int = 0
+    retries: int = 0
 
 
 def _attributes(values: Attributes) -> list[common_pb2.KeyValue]:
@@ -65,7 +76,7 @@ def build_request(
     *,
     time_ns: int,
     start_ns: int,
-    queue_dropped: int,
+    queues: QueueFigures,
 ) -> bytes:
     """Returns the serialized request carrying every derived metric of this evaluation."""
     b = _Builder(time_ns)
@@ -178,9 +189,30 @@ def build_request(
     b.counter(
         "cx.processor.export.dropped",
         "{request}",
-        "Derived-metric requests dropped when the export queue was full",
-        queue_dropped,
+        "Outgoing requests dropped by the queue: full, oversized or damaged on disk",
+        queues.dropped,
         start_ns,
+    )
+    b.counter(
+        "cx.processor.export.rejected",
+        "{request}",
+        "Outgoing requests the backend refused permanently (not retried)",
+        queues.rejected,
+        start_ns,
+    )
+    b.counter(
+        "cx.processor.export.retries",
+        "{attempt}",
+        "Failed export attempts that will be retried after a backoff",
+        queues.retries,
+        start_ns,
+    )
+    b.gauge(
+        "cx.processor.export.queued",
+        "{request}",
+        "Outgoing requests waiting in the queues",
+        queues.queued,
+        {},
     )
     request = metrics_service_pb2.ExportMetricsServiceRequest()
     resource_metrics = request.resource_metrics.add()

@@ -11,8 +11,9 @@ from pathlib import Path
 import grpc
 
 from cxj_processors.config import ProcessorConfig
-from cxj_processors.export import build_request
+from cxj_processors.export import QueueFigures, build_request
 from cxj_processors.grpc_server import start_grpc
+from cxj_processors.heap import release_free_memory
 from cxj_processors.http_server import OtlpHttpHandler, StatusHandler, start_http
 from cxj_processors.outbox import Outbox, grpc_sender
 from cxj_processors.pipeline import Pipeline
@@ -40,25 +41,9 @@ class ProcessorService:
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
         if config.export_endpoint:
-            self.export = Outbox(
-                _sub(folder, "export"),
-                grpc_sender(
-                    config.export_endpoint,
-                    insecure=config.export_insecure,
-                    headers=config.export_headers,
-                ),
-                max_bytes=config.export_queue_max_bytes,
-            ).start()
+            self.export = _outbox(config, folder, "export", config.export_endpoint)
         if config.passthrough_endpoint:
-            self.passthrough = Outbox(
-                _sub(folder, "passthrough"),
-                grpc_sender(
-                    config.passthrough_endpoint,
-                    insecure=config.export_insecure,
-                    headers=config.export_headers,
-                ),
-                max_bytes=config.export_queue_max_bytes,
-            ).start()
+            self.passthrough = _outbox(config, folder, "passthrough", config.passthrough_endpoint)
         self.pipeline = Pipeline(config, forward=self.passthrough.put if self.passthrough else None)
         status = start_http(self.pipeline, config.status_listen, StatusHandler)
         self._servers.append(status)
@@ -75,6 +60,7 @@ class ProcessorService:
         next_checkpoint = time.monotonic() + self.config.checkpoint_interval_s
         while not self._stop.wait(self.config.evaluation_interval_s):
             self.tick()
+            release_free_memory()
             if time.monotonic() >= next_checkpoint:
                 self.pipeline.checkpoint()
                 next_checkpoint = time.monotonic() + self.config.checkpoint_interval_s
@@ -95,9 +81,19 @@ class ProcessorService:
                     self.pipeline.counters,
                     time_ns=time.time_ns(),
                     start_ns=self._started_ns,
-                    queue_dropped=self.export.dropped,
+                    queues=self.queue_figures(),
                 ),
             )
+
+    def queue_figures(self) -> QueueFigures:
+        """The export and pass-through queues' figures, summed, as exported."""
+        queues = [q for q in (self.export, self.passthrough) if q is not None]
+        return QueueFigures(
+            queued=sum(q.depth() for q in queues),
+            dropped=sum(q.dropped for q in queues),
+            rejected=sum(q.rejected for q in queues),
+            retries=sum(q.retries for q in queues),
+        )
 
     def stop(self) -> None:
         """Stops receiving, exports a last evaluation, checkpoints and drains the queues."""
@@ -117,5 +113,16 @@ class ProcessorService:
                 outbox.stop()
 
 
-def _sub(folder: Path | None, name: str) -> Path | None:
-    return None if folder is None else folder / name
+def _outbox(config: ProcessorConfig, folder: Path | None, name: str, endpoint: str) -> Outbox:
+    return Outbox(
+        None if folder is None else folder / name,
+        grpc_sender(
+            endpoint,
+            insecure=config.export_insecure,
+            headers=config.export_headers,
+            reconnect_max_s=config.export_max_backoff_s,
+        ),
+        max_bytes=config.export_queue_max_bytes,
+        max_backoff_s=config.export_max_backoff_s,
+        name=name,
+    ).start()
