@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from cxj_cli.kernel_cache import seed_kernel_cache
 from cxj_journey import __version__
 
 
@@ -92,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the cxj command line and returns its exit code."""
     args = build_parser().parse_args(argv)
+    seed_kernel_cache()
     code: int = args.run(args)
     return code
 
