@@ -47,7 +47,6 @@ SPAN_KEYS = (
     names.VOICE_MIN_MOS,
     names.voice_attribute("outbound", "mos"),
     names.voice_attribute("inbound", "mos"),
-    names.RUN_OUTCOME,
 )
 _R = {key: i for i, key in enumerate(RESOURCE_KEYS)}
 _S = {key: i for i, key in enumerate(SPAN_KEYS)}
