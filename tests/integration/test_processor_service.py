@@ -118,6 +118,20 @@ def test_runs_over_grpc_and_http_reach_the_status_api(service: ProcessorService)
     assert len(journey["exampleTraceId"]) == 32
     summary = status(cfg, "/api/v1/journeys/cx/desk")["summary"]
     assert summary["suspectedLayer"] == "dependency"
+    processor = status(cfg, "/api/v1/processor")
+    assert processor["series"] == 1
+    assert processor["pendingSpans"] == 0
+    assert processor["counters"]["runs"] == 20
+    assert processor["counters"]["requests"]["traces"] == 20
+    assert processor["counters"]["spans"] == sum(
+        len(
+            trace_service_pb2.ExportTraceServiceRequest.FromString(p)
+            .resource_spans[0]
+            .scope_spans[0]
+            .spans
+        )
+        for p in payloads
+    )
     with urllib.request.urlopen(f"http://{cfg.status_listen}/", timeout=5) as page:
         assert "cx/desk" in page.read().decode()
 
