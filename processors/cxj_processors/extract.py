@@ -17,9 +17,9 @@ import numpy.typing as npt
 from cxj_journey import telemetry as names
 from cxj_processors.baselines import RobustBaselines
 from cxj_processors.kernels.gather import gather_journey_spans
-from cxj_processors.kernels.lookup import MISSING, KeyTable, row_signatures, triple_signatures
+from cxj_processors.kernels.lookup import MISSING, KeyTable, row_signatures
 from cxj_processors.model import RunRecords, SeriesContract
-from cxj_processors.runs import LAYER_HASHES, ROOT, SpanRows, fold_runs
+from cxj_processors.runs import LAYER_HASHES, SpanRows, fold_runs, run_columns
 from cxj_processors.wire import SpanBatch, SpanDecoder, fnv1a64
 
 RESOURCE_KEYS = (
@@ -234,27 +234,32 @@ class RunExtractor:
             _text(batch, row, names.JOURNEY_REVISION) or "",
         )
 
-    def _component_ids(
+    def _component_ids(  # noqa: PLR0917 - the gather's columns, passed on as they came
         self,
         batch: SpanBatch,
         rows: npt.NDArray[np.int64],
         series: npt.NDArray[np.int32],
-        step_hash: npt.NDArray[np.uint64],
-        phase_hash: npt.NDArray[np.uint64],
+        ids: npt.NDArray[np.uint64],
+        measured: npt.NDArray[np.int64],
+        signatures: npt.NDArray[np.uint64],
     ) -> npt.NDArray[np.int32]:
-        """The baseline component of each (series, step, phase), registering new ones."""
-        signatures = triple_signatures(series, step_hash, phase_hash)
-        ids, missing = self._component_table.find(signatures)
+        """The baseline component of each measured span, registering new ones.
+
+        A component is a (series, step, phase); `signatures` identify them, `ids` rows 2 and
+        3 hold the step and phase name hashes of the selected spans.
+        """
+        components, missing = self._component_table.find(signatures)
         if not missing:
-            return ids
-        new = np.flatnonzero(ids == MISSING)
+            return components
+        new = np.flatnonzero(components == MISSING)
         for i in new.tolist():
-            s, step, phase = int(series[i]), int(step_hash[i]), int(phase_hash[i])
+            at = int(measured[i])
+            s, step, phase = int(series[at]), int(ids[2, at]), int(ids[3, at])
             component = self._components.get((s, step, phase))
             if component is None:
                 component = len(self.component_names)
                 self._components[(s, step, phase)] = component
-                row = int(rows[i])
+                row = int(rows[at])
                 step_name = batch.string(
                     int(batch.span_attr_off[row, _S[names.STEP_NAME]]),
                     int(batch.span_attr_len[row, _S[names.STEP_NAME]]),
@@ -269,9 +274,9 @@ class RunExtractor:
                 )
                 self.component_names.append((s, step_name, phase_name))
                 self.series[s].steps[step] = step_name
-            ids[i] = component
-        self._component_table.put(signatures[new], ids[new])
-        return ids
+            components[i] = component
+        self._component_table.put(signatures[new], components[new])
+        return components
 
     def extract(self, batch: SpanBatch, now_s: float) -> tuple[RunRecords, ExtractStats]:
         """Returns the runs completed by this batch (and earlier waiting spans)."""
@@ -281,7 +286,8 @@ class RunExtractor:
     def _extract(self, batch: SpanBatch, now_s: float) -> tuple[RunRecords, ExtractStats]:
         stats = ExtractStats(spans=len(batch))
         resource_series = self._resource_series(batch, stats)
-        rows, series, kind, failed, ids, times, numbers, layer, dns_error = gather_journey_spans(
+        (rows, series, kind, failed, ids, times, numbers, layer, dns_error, measured,
+         signatures, durations) = gather_journey_spans(
             resource_series,
             batch.resource_index,
             batch.trace_id_hi,
@@ -295,17 +301,13 @@ class RunExtractor:
             _GATHER_COLUMNS,
             LAYER_HASHES,
             np.uint64(_NAME_RESOLUTION),
-        )
-        trace_hi, trace_lo, step_hash, phase_hash = ids
+        )  # fmt: skip
+        trace_hi, trace_lo, step_hash, _ = ids
         start_ns, end_ns = times
         stats.journey_spans = len(rows)
-        measured = np.flatnonzero(kind != ROOT)
         excess = np.full(len(rows), np.nan)
         if len(measured):
-            components = self._component_ids(
-                batch, rows[measured], series[measured], step_hash[measured], phase_hash[measured]
-            )
-            durations = (end_ns[measured] - start_ns[measured]) / 1e9
+            components = self._component_ids(batch, rows, series, ids, measured, signatures)
             excess[measured] = self.baselines.score_and_update(components, durations)
         new = SpanRows(
             series=series,
@@ -335,16 +337,19 @@ class RunExtractor:
             stats.orphaned = int((~fresh).sum())
             self._pending = waiting.take(fresh) if fresh.any() else None
         roots = folded.root_rows
+        run_series, end_s, duration_s, run_hi, run_lo = run_columns(
+            roots, pool.series, pool.start_ns, pool.end_ns, pool.trace_hi, pool.trace_lo
+        )
         runs = RunRecords(
-            series=pool.series[roots],
-            end_s=pool.end_ns[roots] / 1e9,
-            duration_s=(pool.end_ns[roots] - pool.start_ns[roots]) / 1e9,
+            series=run_series,
+            end_s=end_s,
+            duration_s=duration_s,
             outcome=folded.outcome,
             layer=folded.layer,
             mos_out=folded.mos_out,
             mos_in=folded.mos_in,
-            trace_hi=pool.trace_hi[roots],
-            trace_lo=pool.trace_lo[roots],
+            trace_hi=run_hi,
+            trace_lo=run_lo,
         )
         stats.runs = len(roots)
         blamed = folded.blamed_row

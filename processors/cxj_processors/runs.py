@@ -64,14 +64,6 @@ class SpanRows:
         )
 
 
-def layer_index(hashes: npt.NDArray[np.uint64]) -> npt.NDArray[np.int8]:
-    """Maps cx.layer value hashes to layer indexes (-1 when absent or unknown)."""
-    out = np.full(len(hashes), -1, dtype=np.int8)
-    for index, value in enumerate(LAYER_HASHES):
-        out[hashes == value] = index
-    return out
-
-
 @dataclass(frozen=True)
 class FoldedRuns:
     """Runs found in a set of rows, and which rows they consumed."""
@@ -105,6 +97,38 @@ def fold_runs(rows: SpanRows) -> FoldedRuns:
         rows.excess,
     )
     return FoldedRuns(root_rows, outcome, layer, mos_out, mos_in, blamed, consumed)
+
+
+@kernel
+def run_columns(  # noqa: PLR0917 - kernels take their arrays positionally
+    root_rows: npt.NDArray[np.int64],
+    series: npt.NDArray[np.int32],
+    start_ns: npt.NDArray[np.int64],
+    end_ns: npt.NDArray[np.int64],
+    trace_hi: npt.NDArray[np.uint64],
+    trace_lo: npt.NDArray[np.uint64],
+) -> tuple[
+    npt.NDArray[np.int32],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.uint64],
+    npt.NDArray[np.uint64],
+]:
+    """Each run's (series, end s, duration s, trace id high and low words) from its root row."""
+    n = root_rows.shape[0]
+    run_series = np.empty(n, np.int32)
+    end_s = np.empty(n, np.float64)
+    duration_s = np.empty(n, np.float64)
+    run_hi = np.empty(n, np.uint64)
+    run_lo = np.empty(n, np.uint64)
+    for index in range(n):
+        row = root_rows[index]
+        run_series[index] = series[row]
+        end_s[index] = end_ns[row] / 1e9
+        duration_s[index] = (end_ns[row] - start_ns[row]) / 1e9
+        run_hi[index] = trace_hi[row]
+        run_lo[index] = trace_lo[row]
+    return run_series, end_s, duration_s, run_hi, run_lo
 
 
 @kernel

@@ -93,20 +93,22 @@ def test_span_selection_matches_the_reference(data: st.DataObject) -> None:
     hashes[:, 2] = LAYER_HASHES[np.array(data.draw(column), dtype=np.int64) % 4]
     numbers = np.full((spans, COLUMNS), np.nan)
     numbers[:, 3] = np.arange(spans)  # thresholds, to follow each row
-    rows, series, kind, _, ids, times, numbers_out, layer, _ = gather_journey_spans(
-        resource_series,
-        resource_index,
-        np.arange(spans, dtype=np.uint64),
-        np.zeros(spans, dtype=np.uint64),
-        parents,
-        np.arange(spans, dtype=np.int64),
-        np.arange(spans, dtype=np.int64) + 5,
-        np.zeros(spans, dtype=np.int8),
-        hashes,
-        numbers,
-        np.arange(COLUMNS, dtype=np.int64),
-        LAYER_HASHES,
-        np.uint64(99),
+    (rows, series, kind, _, ids, times, numbers_out, layer, _, measured, signatures, durations) = (
+        gather_journey_spans(
+            resource_series,
+            resource_index,
+            np.arange(spans, dtype=np.uint64),
+            np.zeros(spans, dtype=np.uint64),
+            parents,
+            np.arange(spans, dtype=np.int64),
+            np.arange(spans, dtype=np.int64) + 5,
+            np.zeros(spans, dtype=np.int8),
+            hashes,
+            numbers,
+            np.arange(COLUMNS, dtype=np.int64),
+            LAYER_HASHES,
+            np.uint64(99),
+        )
     )
     expected = naive.journey_span_kinds(
         resource_series.tolist(),
@@ -119,6 +121,13 @@ def test_span_selection_matches_the_reference(data: st.DataObject) -> None:
     assert ids[0].tolist() == rows.tolist()  # trace ids travel with their rows
     assert (times[1] - times[0]).tolist() == [5] * len(rows)
     assert numbers_out[0].tolist() == [float(r) for r in rows.tolist()]
+    steps = [i for i, (_, _, k) in enumerate(expected) if k != 0]
+    assert measured.tolist() == steps
+    assert durations.tolist() == [5e-9] * len(steps)
+    assert (
+        signatures.tolist()
+        == triple_signatures(series[steps], ids[2][steps], ids[3][steps]).tolist()
+    )
     assert layer.tolist() == [int(np.argmax(hashes[r, 2] == LAYER_HASHES)) for r in rows]
 
 

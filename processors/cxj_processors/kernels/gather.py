@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from cxj_processors.kernels import kernel
+from cxj_processors.kernels.lookup import triple_signature
 
 ROOT, STEP, PHASE = 0, 1, 2
 STATUS_ERROR = 2
@@ -29,7 +30,7 @@ COLUMNS = 8
 
 
 @kernel
-def gather_journey_spans(  # noqa: PLR0917 - kernels take their arrays positionally
+def gather_journey_spans(  # noqa: PLR0915, PLR0917 - one pass over the spans, one kernel
     resource_series: npt.NDArray[np.int32],
     resource_index: npt.NDArray[np.int32],
     trace_hi: npt.NDArray[np.uint64],
@@ -53,10 +54,15 @@ def gather_journey_spans(  # noqa: PLR0917 - kernels take their arrays positiona
     npt.NDArray[np.float64],
     npt.NDArray[np.int8],
     npt.NDArray[np.bool_],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.uint64],
+    npt.NDArray[np.float64],
 ]:
     """The journey spans' columns, as (rows, series, kind, failed, ids, times, numbers, ...).
 
-    The tuple ends with `layer` and `dns_error`.
+    The tuple goes on with `layer`, `dns_error`, then the measured spans (steps and phases):
+    `measured` (their positions among the selected spans), `signatures` (of their
+    (series, step, phase) component) and `durations` (seconds).
     `ids` has four rows: trace id high and low words, step name hash and phase name hash;
     `times` two: start and end (ns); `numbers` four: threshold, minimum MOS, outbound MOS
     and inbound MOS (NaN when absent). `layer` is the index of the span's cx.layer value in
@@ -72,6 +78,10 @@ def gather_journey_spans(  # noqa: PLR0917 - kernels take their arrays positiona
     numbers = np.empty((4, n), np.float64)
     layer = np.empty(n, np.int8)
     dns_error = np.empty(n, np.bool_)
+    measured = np.empty(n, np.int64)
+    signatures = np.empty(n, np.uint64)
+    durations = np.empty(n, np.float64)
+    measured_count = 0
     step_column = columns[COL_STEP_NAME]
     count = 0
     for row in range(n):
@@ -108,6 +118,11 @@ def gather_journey_spans(  # noqa: PLR0917 - kernels take their arrays positiona
                 found = index
         layer[count] = found
         dns_error[count] = attr_hash[row, columns[COL_ERROR_TYPE]] == name_resolution
+        if has_step:
+            measured[measured_count] = count
+            signatures[measured_count] = triple_signature(owner, ids[2, count], ids[3, count])
+            durations[measured_count] = (end_ns[row] - start_ns[row]) / 1e9
+            measured_count += 1
         count += 1
     return (
         rows[:count],
@@ -119,4 +134,7 @@ def gather_journey_spans(  # noqa: PLR0917 - kernels take their arrays positiona
         numbers[:, :count],
         layer[:count],
         dns_error[:count],
+        measured[:measured_count],
+        signatures[:measured_count],
+        durations[:measured_count],
     )

@@ -49,6 +49,14 @@ def row_signatures(
     return out
 
 
+@inlined
+def triple_signature(first: int, second: np.uint64, third: np.uint64) -> np.uint64:
+    """The signature of (first, second, third), never 0."""
+    value = mix64(np.uint64(first) + np.uint64(0x9E3779B97F4A7C15))
+    value = mix64(value ^ second)
+    return _nonzero(mix64(value ^ third))
+
+
 @kernel
 def triple_signatures(
     first: npt.NDArray[np.int32], second: npt.NDArray[np.uint64], third: npt.NDArray[np.uint64]
@@ -56,9 +64,7 @@ def triple_signatures(
     """One signature per (first[i], second[i], third[i])."""
     out = np.empty(first.shape[0], dtype=np.uint64)
     for i in range(first.shape[0]):
-        value = mix64(np.uint64(first[i]) + np.uint64(0x9E3779B97F4A7C15))
-        value = mix64(value ^ second[i])
-        out[i] = _nonzero(mix64(value ^ third[i]))
+        out[i] = triple_signature(first[i], second[i], third[i])
     return out
 
 
