@@ -3,8 +3,8 @@
 1,000 journeys at 2 locations each (2,000 series), every resource carrying its journey's
 SLO contract as the probe's do. A run is a root span, 3 to 6 steps and 2 to 5 phases per
 step (the shape the probe emits); about 5 % of runs fail a step and voice journeys carry
-MOS per direction. Requests hold 60 resources with one run each (~1,000 spans), the size a
-Collector's batch processor forwards under steady probe traffic.
+MOS per direction. A request holds a number of resources with one run each, as a Collector
+forwards them after batching many probes' exports.
 """
 
 from __future__ import annotations
