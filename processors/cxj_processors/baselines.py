@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from cxj_processors.kernels.robust import layer_of_largest_excess, score_components
+from cxj_processors.kernels.robust import layer_of_largest_excess, order_windows, score_components
 
 DEFAULT_WINDOW = 32
 DEFAULT_MIN_SAMPLES = 8
@@ -19,7 +19,11 @@ DEFAULT_FLOOR_REL = 0.05  # of |median|: a jitter-free component does not make 1
 
 
 class RobustBaselines:
-    """Streaming median/MAD baselines with bounded memory: window x 4 bytes per component."""
+    """Streaming median/MAD baselines with bounded memory: window x 8 bytes per component.
+
+    Each ring has a sorted companion kept up to date as values come and go, so scoring a
+    value costs O(window) rather than a sort of the window.
+    """
 
     def __init__(
         self,
@@ -42,6 +46,7 @@ class RobustBaselines:
         self.floor_abs = float(floor_abs)
         self.floor_rel = float(floor_rel)
         self.history = np.zeros((0, window), dtype=np.float32)
+        self.ordered = np.zeros((0, window), dtype=np.float32)  # each ring's values, sorted
         self.seen = np.zeros(0, dtype=np.int64)
         self._components = 0
 
@@ -65,6 +70,7 @@ class RobustBaselines:
         for component in np.asarray(ids, dtype=np.int64).ravel().tolist():
             if 0 <= component < self._components:
                 self.history[component] = 0
+                self.ordered[component] = 0
                 self.seen[component] = 0
 
     def component_count(self) -> int:
@@ -73,7 +79,7 @@ class RobustBaselines:
 
     def nbytes(self) -> int:
         """Bytes held by the baselines' arrays (allocated capacity)."""
-        return int(self.history.nbytes + self.seen.nbytes)
+        return int(self.history.nbytes + self.ordered.nbytes + self.seen.nbytes)
 
     def state_arrays(self) -> dict[str, npt.NDArray[np.generic]]:
         """Every array, trimmed to the components in use (for checkpoints)."""
@@ -84,6 +90,7 @@ class RobustBaselines:
         """Replaces the contents with `state_arrays()` of baselines of the same window."""
         self.history = np.ascontiguousarray(arrays["history"], dtype=np.float32).copy()
         self.seen = np.ascontiguousarray(arrays["seen"], dtype=np.int64).copy()
+        self.ordered = order_windows(self.history, self.seen)
         self._components = int(self.seen.shape[0])
 
     def _run(
@@ -102,7 +109,7 @@ class RobustBaselines:
             raise ValueError(f"ids: component ids must be >= 0, got {lowest}")
         self._grow(int(components.max()) + 1)
         result: npt.NDArray[np.float64] = score_components(
-            self.history, self.seen, components, samples,
+            self.history, self.ordered, self.seen, components, samples,
             self.min_samples, self.floor_abs, self.floor_rel, update,
         )  # fmt: skip
         return result
@@ -112,10 +119,12 @@ class RobustBaselines:
         if count > capacity:
             capacity = max(count, capacity + capacity // 2)
             history = np.zeros((capacity, self.window), dtype=np.float32)
+            ordered = np.zeros((capacity, self.window), dtype=np.float32)
             seen = np.zeros(capacity, dtype=np.int64)
             history[: self._components] = self.history[: self._components]
+            ordered[: self._components] = self.ordered[: self._components]
             seen[: self._components] = self.seen[: self._components]
-            self.history, self.seen = history, seen
+            self.history, self.ordered, self.seen = history, ordered, seen
         self._components = max(self._components, count)
 
 

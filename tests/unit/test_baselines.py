@@ -94,3 +94,16 @@ def test_mismatched_or_negative_ids_are_refused() -> None:
         RobustBaselines().score_and_update([1, 2], [1.0])
     with pytest.raises(ValueError, match="ids"):
         RobustBaselines().score_and_update([-1], [1.0])
+
+
+def test_baselines_restored_from_their_state_score_like_the_originals() -> None:
+    rng = np.random.default_rng(5)
+    original = RobustBaselines(window=16, min_samples=4)
+    ids = rng.integers(0, 6, 300).astype(np.int32)
+    original.score_and_update(ids[:200], rng.gamma(2.0, 0.05, 200))
+    restored = RobustBaselines(window=16, min_samples=4)
+    restored.load_state_arrays(original.state_arrays())
+    later = rng.gamma(2.0, 0.05, 100)
+    np.testing.assert_array_equal(
+        restored.score_and_update(ids[200:], later), original.score_and_update(ids[200:], later)
+    )

@@ -5,33 +5,62 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from cxj_processors.kernels import kernel
+from cxj_processors.kernels import inlined, kernel
 
 MAD_TO_SIGMA = 1.4826  # MAD of a normal distribution times this is its standard deviation
 
 
-@kernel
-def median_of(values: npt.NDArray[np.float64], count: int) -> float:
-    """Median of values[:count] (mean of the two middle values for an even count).
+@inlined
+def _deviation_median(ordered: npt.NDArray[np.float32], count: int, median: float) -> float:
+    """Median of |x - median| over ordered[:count], which is sorted ascending.
 
-    Sorts `values[:count]` in place (insertion sort: count is a few dozen at most).
+    Deviations grow outward from the median on both sides, so merging the two sides picks
+    them in ascending order; the walk stops at the middle: O(count), no sort.
     """
-    for i in range(1, count):
-        item = values[i]
-        j = i - 1
-        while j >= 0 and values[j] > item:
-            values[j + 1] = values[j]
-            j -= 1
-        values[j + 1] = item
-    middle = count // 2
-    if count % 2 == 1:
-        return float(values[middle])
-    return float((values[middle - 1] + values[middle]) / 2.0)
+    right = 0
+    while right < count and ordered[right] < median:
+        right += 1
+    left = right - 1
+    lower = upper = 0.0
+    for _ in range(count // 2 + 1):
+        take_left = left >= 0 and (
+            right >= count
+            or median - np.float64(ordered[left]) <= np.float64(ordered[right]) - median
+        )
+        if take_left:
+            deviation = median - np.float64(ordered[left])
+            left -= 1
+        else:
+            deviation = np.float64(ordered[right]) - median
+            right += 1
+        lower, upper = upper, deviation
+    return upper if count % 2 == 1 else (lower + upper) / 2.0
+
+
+@inlined
+def _replace_ordered(
+    ordered: npt.NDArray[np.float32], count: int, old: np.float32, new: np.float32, full: bool
+) -> None:
+    """Keeps ordered[:count] sorted: removes `old` (when the window is full), inserts `new`."""
+    size = count
+    if full:
+        at = 0
+        while at < size - 1 and ordered[at] != old:
+            at += 1
+        for k in range(at, size - 1):
+            ordered[k] = ordered[k + 1]
+        size -= 1
+    at = size
+    while at > 0 and ordered[at - 1] > new:
+        ordered[at] = ordered[at - 1]
+        at -= 1
+    ordered[at] = new
 
 
 @kernel
 def score_components(  # noqa: PLR0917 - kernels take their arrays positionally
     history: npt.NDArray[np.float32],
+    ordered: npt.NDArray[np.float32],
     seen: npt.NDArray[np.int64],
     ids: npt.NDArray[np.int64],
     values: npt.NDArray[np.float64],
@@ -45,29 +74,47 @@ def score_components(  # noqa: PLR0917 - kernels take their arrays positionally
     excess = (value - median) / (1.4826·MAD + max(floor_abs, floor_rel·|median|)) over the last
     `history.shape[1]` finite values of the component, scored before the value is learnt; NaN
     until the component has `min_samples` values, and for a NaN value (never learnt).
+    `ordered[c, :n]` holds the same n values as the ring `history[c]`, sorted, so the median
+    is read off and the MAD found by a linear walk.
     """
     window = history.shape[1]
-    scratch = np.empty(window, dtype=np.float64)
     out = np.empty(ids.shape[0], dtype=np.float64)
     for i in range(ids.shape[0]):
         component = ids[i]
         value = values[i]
         count = min(seen[component], window)
+        row = ordered[component]
         if count >= min_samples and np.isfinite(value):
-            for k in range(count):
-                scratch[k] = history[component, k]
-            median = median_of(scratch, count)
-            for k in range(count):
-                scratch[k] = abs(scratch[k] - median)
-            mad = median_of(scratch, count)
+            middle = count // 2
+            if count % 2 == 1:
+                median = np.float64(row[middle])
+            else:
+                median = (np.float64(row[middle - 1]) + np.float64(row[middle])) / 2.0
+            mad = _deviation_median(row, count, median)
             floor = max(floor_abs, floor_rel * abs(median))
             out[i] = (value - median) / (MAD_TO_SIGMA * mad + floor)
         else:
             out[i] = np.nan
         if update and np.isfinite(value):
-            history[component, seen[component] % window] = value
+            slot = seen[component] % window
+            learnt = np.float32(value)
+            _replace_ordered(row, count, history[component, slot], learnt, count == window)
+            history[component, slot] = learnt
             seen[component] += 1
     return out
+
+
+@kernel
+def order_windows(
+    history: npt.NDArray[np.float32], seen: npt.NDArray[np.int64]
+) -> npt.NDArray[np.float32]:
+    """The sorted companion of every component's ring (for state loaded from a checkpoint)."""
+    window = history.shape[1]
+    ordered = np.zeros_like(history)
+    for component in range(history.shape[0]):
+        count = min(seen[component], window)
+        ordered[component, :count] = np.sort(history[component, :count])
+    return ordered
 
 
 @kernel
