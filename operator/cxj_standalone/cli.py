@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import os
 import signal
@@ -80,22 +81,36 @@ def _run(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     from cxj_probe.steps.registry import EXECUTORS
-    from cxj_standalone.demo import SCENARIOS, demo_journeys, demo_secrets, play
+    from cxj_standalone.demo import (
+        SCENARIOS,
+        Phase,
+        demo_journeys,
+        demo_secrets,
+        free_stack_ports,
+        play,
+    )
+    from cxj_standalone.events import EventLog, follow
     from cxj_standalone.receiver import IncidentReceiver
     from cxj_standalone.run import RunOptions, Standalone
-    from cxj_standalone.stack import ContactCenterStack
+    from cxj_standalone.stack import ContactCenterStack, StackPorts
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
     scenario = SCENARIOS[args.scenario]
     report = Path(args.report)
+    events = EventLog(Path(args.events)) if args.events else None
+
+    def emit(kind: str, **fields: Any) -> None:
+        if events is not None:
+            events.write(kind, **fields)
 
     async def main() -> tuple[Standalone, list[dict[str, Any]], IncidentReceiver]:
         receiver = IncidentReceiver().start()
-        stack = ContactCenterStack()
+        ports = free_stack_ports() if args.free_ports else StackPorts()
+        stack = ContactCenterStack(ports)
         print("starting the simulated contact center on 127.0.0.1 …", flush=True)
         await stack.start()
         print(stack.describe(), flush=True)
-        journeys = demo_journeys(receiver.url)
+        journeys = demo_journeys(receiver.url, ports.replacements())
         options = RunOptions(
             status_listen=args.status_listen,
             report=report,
@@ -104,17 +119,29 @@ def _demo(args: argparse.Namespace) -> int:
             title=f"cxj demo: {args.scenario} (time compressed {args.time_scale:g}×)",
         )
         standalone = Standalone(journeys, options, demo_secrets, EXECUTORS)
+        if events is not None:
+            follow(events, standalone)
 
-        def note(text: str) -> None:
-            standalone.recorded.notes.append((time.time(), text))
+        def phase(entered: Phase) -> None:
+            standalone.recorded.notes.append((time.time(), entered.note))
+            emit("phase", action=entered.action, note=entered.note)
             if not sys.stdout.isatty():
-                print(f"» {text}", flush=True)
+                print(f"» {entered.note}", flush=True)
 
         try:
 
             async def story(stop: asyncio.Event) -> None:
                 await standalone.started.wait()
-                await play(stack, scenario, args.duration, note, stop)
+                emit(
+                    "start",
+                    scenario=args.scenario,
+                    durationS=args.duration,
+                    timeScale=args.time_scale,
+                    statusUrl=f"http://{args.status_listen}/",
+                    stackPorts=dataclasses.asdict(ports),
+                    sipEndpoint=stack.sip.status,
+                )
+                await play(stack, scenario, args.duration, phase, stop)
 
             summaries = await _run_standalone(standalone, demo=story)
         finally:
@@ -122,7 +149,19 @@ def _demo(args: argparse.Namespace) -> int:
             receiver.stop()
         return standalone, summaries, receiver
 
-    standalone, summaries, receiver = asyncio.run(main())
+    try:
+        standalone, summaries, receiver = asyncio.run(main())
+        _demo_epilogue(standalone, summaries, receiver, report)
+        emit("report", path=str(report.resolve()))
+    finally:
+        if events is not None:
+            events.close()
+    return 0
+
+
+def _demo_epilogue(
+    standalone: Any, summaries: list[dict[str, Any]], receiver: Any, report: Path
+) -> None:
     print(_summary_table(summaries))
     print(f"\nincidents delivered to the demo receiver: {len(receiver.received)}")
     for line in receiver.lines()[-8:]:
@@ -132,7 +171,6 @@ def _demo(args: argparse.Namespace) -> int:
         "\nnext: open the report in a browser; run `cxj run crds/examples/minimal.yaml` "
         "against your own agent desktop; see docs/ for the telemetry contract and formulas."
     )
-    return 0
 
 
 def _otlp_from_env() -> str:
@@ -183,15 +221,42 @@ def add_standalone_parsers(sub: argparse._SubParsersAction[argparse.ArgumentPars
         metavar="SECONDS",
         help="length of the scenario (default 120)",
     )
-    demo.add_argument("--scenario", choices=sorted(SCENARIO_NAMES), default="green-network")
+    demo.add_argument(
+        "--scenario",
+        choices=sorted(SCENARIO_NAMES),
+        default="green-network",
+        help="green-network: the whole story (default); voice: the voice fault alone",
+    )
     demo.add_argument(
         "--time-scale",
         type=float,
         default=60.0,
         help="SLO time per real second (default 60: a second counts as a minute)",
     )
-    demo.add_argument("--report", default="cxj-demo-report.html", metavar="PATH")
-    demo.add_argument("--status-listen", default="127.0.0.1:8080", metavar="HOST:PORT")
+    demo.add_argument(
+        "--report",
+        default="cxj-demo-report.html",
+        metavar="PATH",
+        help="where to write the HTML report at the end (default cxj-demo-report.html)",
+    )
+    demo.add_argument(
+        "--status-listen",
+        default="127.0.0.1:8080",
+        metavar="HOST:PORT",
+        help="status API and live overview page (default 127.0.0.1:8080)",
+    )
+    demo.add_argument(
+        "--free-ports",
+        action="store_true",
+        help="run the simulated contact center on free ports instead of the examples' ports "
+        "(when those are taken, or beside another demo)",
+    )
+    demo.add_argument(
+        "--events",
+        metavar="PATH",
+        help="also write the story as JSON lines here: phases, runs with their steps, "
+        "evaluations, alerts and the report's path (see docs/demo-stack.md)",
+    )
     demo.set_defaults(run=_demo)
 
 

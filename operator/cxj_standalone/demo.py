@@ -10,7 +10,9 @@ Time is compressed (60× by default) so the SLO windows of hours play out in min
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,7 @@ from typing import Any
 import yaml
 
 from cxj_journey.model import Journey, parse_journey
+from cxj_standalone.stack import StackPorts
 
 EXAMPLES = ("voice-call", "chat-escalation", "agent-desktop", "bot-handoff")
 DEMO_INTERVAL = "3s"
@@ -54,6 +57,22 @@ SCENARIOS: dict[str, tuple[Phase, ...]] = {
         Phase(0.8, "The voice path is repaired.", "healthy"),
     ),
 }
+
+
+def free_stack_ports() -> StackPorts:
+    """Six distinct loopback ports free right now, TCP or UDP as each service needs."""
+    kinds = (socket.SOCK_STREAM,) * 3 + (socket.SOCK_DGRAM,) * 3  # StackPorts' field order
+    with contextlib.ExitStack() as held:  # held open together, so no port is handed out twice
+        ports: list[int] = []
+        for kind in kinds:
+            for _ in range(100):  # a TCP and a UDP port may share a number; StackPorts refuses
+                sock = held.enter_context(socket.socket(socket.AF_INET, kind))
+                sock.bind(("127.0.0.1", 0))
+                port = int(sock.getsockname()[1])
+                if port not in ports:
+                    ports.append(port)
+                    break
+    return StackPorts(*ports)
 
 
 def examples_dir() -> Path:
@@ -122,10 +141,13 @@ async def play(
     stack: Any,
     scenario: tuple[Phase, ...],
     duration_s: float,
-    note: Callable[[str], None],
+    on_phase: Callable[[Phase], None],
     stop: asyncio.Event,
 ) -> None:
-    """Plays the scenario's phases against the stack's fault controls."""
+    """Plays the scenario's phases against the stack's fault controls.
+
+    `on_phase` hears of each phase once its fault is in force.
+    """
     from cxj_probe.voice.reflector import Impairment
 
     loop = asyncio.get_running_loop()
@@ -146,4 +168,4 @@ async def play(
             )
         elif phase.action == "desktop":
             stack.set_desktop_delay(2.5)
-        note(phase.note)
+        on_phase(phase)

@@ -84,6 +84,7 @@ class Standalone:
         self.recorded = Recorded()
         self.on_evaluation: list[Callable[[list[dict[str, Any]]], None]] = []
         self.alert_hooks: list[Callable[[dict[str, Any], dict[str, Any]], None]] = []
+        self.run_hooks: list[Callable[[Journey, RunResult], None]] = []
         self._firing: dict[tuple[str, str], bool] = {}
         from cxj_alerting.incident import IncidentTracker
 
@@ -156,6 +157,8 @@ class Standalone:
 
     def _record_run(self, journey: Journey, result: RunResult) -> None:
         self.recorded.runs += 1
+        for hook in self.run_hooks:
+            hook(journey, result)
         if result.outcome == "success":
             return
         blamed = next(

@@ -171,12 +171,14 @@ def time_axis(plot: Plot) -> list[str]:
     most = max(2, int((plot.right - plot.left) / 95))
     for t in time_ticks(f.start, f.end, most):
         x = coord(plot.x(t))
+        # a label centred on a tick at the plot's right edge would run off the chart
+        anchor = "end" if plot.x(t) > plot.right - 40 else "middle"
         out.append(
             f'<line x1="{x}" y1="{coord(plot.top)}" x2="{x}" y2="{coord(plot.bottom)}" '
             f'stroke="{GRID}" stroke-width="1" stroke-dasharray="2 4"/>'
         )
         out.append(
-            f'<text x="{x}" y="{coord(plot.bottom + 20)}" text-anchor="middle" '
+            f'<text x="{x}" y="{coord(plot.bottom + 20)}" text-anchor="{anchor}" '
             f'font-size="{TICK_SIZE}" fill="{AXIS_TEXT}">'
             f"{format_clock(t, f.end - f.start)}</text>"
         )

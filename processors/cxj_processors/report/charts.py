@@ -118,12 +118,16 @@ def line_chart(
         if not frame.y_min <= rule.value <= frame.y_max:
             continue
         y = plot.y(rule.value)
-        text_y = y - 6 if y - 6 - label_above > 15 else y + 17
-        label_above = text_y
         body.append(
             f'<line x1="{coord(plot.left)}" y1="{coord(y)}" x2="{coord(plot.right)}" '
             f'y2="{coord(y)}" '
             f'stroke="{rule.color}" stroke-width="1.75" stroke-dasharray="8 5"/>'
+        )
+        if not rule.label:  # a line another rule's label already names
+            continue
+        text_y = y - 6 if y - 6 - label_above > 15 else y + 17
+        label_above = text_y
+        body.append(
             f'<text x="{coord(plot.left + 8)}" y="{coord(text_y)}" '
             f'font-size="13" font-weight="600" fill="{rule.color}" {HALO}>'
             f"{escape(rule.label)}</text>"

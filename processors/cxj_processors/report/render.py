@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from html import escape
 
-from cxj_processors.report import cards, sections
+from cxj_processors.report import cards, sections, tables
 from cxj_processors.report import formats as fmt
 from cxj_processors.report.history import history
 from cxj_processors.report.model import ReportData
@@ -161,7 +161,8 @@ def render_report(data: ReportData, live: bool = False) -> str:
             f'<div class="grid">{sections.score_panel(h)}{sections.burn_panel(h)}</div>',
             f'<div class="grid">{sections.mos_panel(h)}{sections.attribution_panel(h)}</div>',
             sections.alert_panel(h, data.alerts),
-            sections.runs_panel(data.worst_runs),
+            # the processor keeps no runs, only example traces: the live page lists those
+            tables.example_runs_panel(h) if live else tables.runs_panel(data.worst_runs),
         ]
     )
     return _page(data.title, body, live)

@@ -28,10 +28,10 @@ SCORE_BANDS = (
     charts.Band(0, 50, "rgba(239,68,68,.07)", ""),
 )
 BURN_FLOOR = 0.1
-MAX_TABLE_ROWS = 10
 
 
-def _panel(title: str, hint: str, svg: str, extra: str = "") -> str:
+def panel(title: str, hint: str, svg: str, extra: str = "") -> str:
+    """One titled panel of the page, with a muted hint after the title."""
     return (
         f'<section class="panel"><h2>{escape(title)} <small>{escape(hint)}</small></h2>'
         f"{svg}{extra}</section>"
@@ -51,7 +51,7 @@ def score_panel(h: History) -> str:
         label="experience score",
         rules=[charts.Rule(90, "good ≥ 90", "#22c55e")],
     )
-    return _panel("Experience score", "0–100, last hour, per journey and location", svg)
+    return panel("Experience score", "0–100, last hour, per journey and location", svg)
 
 
 def burn_panel(h: History) -> str:
@@ -64,22 +64,39 @@ def burn_panel(h: History) -> str:
         lines.append(charts.Line(h.labels[k], hour, h.colors[k], key=f"{k} 1h"))
         lines.append(charts.Line("", five, h.colors[k], dashed=True, width=1.5, key=f"{k} 5m"))
     top = 10 ** min(3, max(2, math.ceil(math.log10(peak))))
-    rules = []
-    for period in sorted(p for p in periods if isinstance(p, int | float)):
-        fast, slow = fmt.page_factors(period)
-        suffix = "" if len(periods) == 1 else f" ({period:g}d)"
-        rules += [
-            charts.Rule(fast, f"page {fast:g}× (1h & 5m){suffix}", fmt.SEVERITY_COLORS["page"]),
-            charts.Rule(slow, f"page {slow:g}× (6h & 30m){suffix}", "#f97316"),
-        ]
+    rules = page_rules(sorted((p for p in periods if isinstance(p, int | float)), reverse=True))
     ticks = [10.0**e for e in range(-1, round(math.log10(top)) + 1)]
     frame = h.frame(
         y_min=BURN_FLOOR, y_max=top, log_y=True, y_ticks=ticks, y_format=lambda v: f"{v:g}×"
     )
     svg = charts.line_chart(frame, lines, rules=rules, label="burn rate")
-    return _panel(
-        "Error-budget burn rate", "solid 1h · dashed 5m · log scale, 0 drawn at 0.1×", svg
-    )
+    return panel("Error-budget burn rate", "solid 1h · dashed 5m · log scale, 0 drawn at 0.1×", svg)
+
+
+def page_rules(periods: Sequence[float]) -> list[charts.Rule]:
+    """The page thresholds of each SLO period: one label per rule, whatever the periods.
+
+    Periods a few days apart give nearly equal factors (14.4× at 30 days, 13.44× at 28), so
+    their lines lie a pixel or two apart: only the highest carries the label, which lists
+    them all, instead of four labels printed over one another.
+    """
+    rules = []
+    for index, windows, color in (
+        (0, "1h & 5m", fmt.SEVERITY_COLORS["page"]),
+        (1, "6h & 30m", "#f97316"),
+    ):
+        factors = [fmt.page_factors(period)[index] for period in periods]
+        if not factors:
+            continue
+        label = f"page {' / '.join(f'{f:g}×' for f in factors)} ({windows})"
+        if len(periods) > 1:
+            label += f" for {' / '.join(f'{p:g}d' for p in periods)}"
+        highest = max(range(len(factors)), key=factors.__getitem__)
+        rules += [
+            charts.Rule(factor, label if i == highest else "", color)
+            for i, factor in enumerate(factors)
+        ]
+    return rules
 
 
 def mos_panel(h: History) -> str:
@@ -100,7 +117,7 @@ def mos_panel(h: History) -> str:
                     )
                 )
     if not lines:
-        return _panel(
+        return panel(
             "Voice quality (MOS)",
             "no voice journey in this report",
             '<p class="empty">No MOS samples: voice journeys report MOS per direction.</p>',
@@ -120,7 +137,7 @@ def mos_panel(h: History) -> str:
         bands=MOS_BANDS,
         label="voice MOS",
     )
-    return _panel("Voice quality (MOS)", "mean per direction, last hour · ITU-T G.107 bands", svg)
+    return panel("Voice quality (MOS)", "mean per direction, last hour · ITU-T G.107 bands", svg)
 
 
 def attribution_panel(h: History) -> str:
@@ -152,7 +169,7 @@ def attribution_panel(h: History) -> str:
             f"{escape(h.labels[k])}</h4>{svg}</div>"
         )
     body = f'<div class="legend">{legend}</div><div class="minis">{"".join(cells)}</div>'
-    return _panel("Who is to blame", "share of bad runs per layer, last hour", "", body)
+    return panel("Who is to blame", "share of bad runs per layer, last hour", "", body)
 
 
 def alert_panel(h: History, alerts: Sequence[dict[str, Any]]) -> str:
@@ -200,50 +217,9 @@ def alert_panel(h: History, alerts: Sequence[dict[str, Any]]) -> str:
             lanes=len(lanes),
             label_width=250,
         )
-    return _panel(
+    return panel(
         "Alerts",
         "fired → resolved · ▶ still firing",
         "",
         f'<div class="legend">{legend}</div>{body}',
-    )
-
-
-def runs_panel(runs: Sequence[dict[str, Any]]) -> str:
-    """The worst runs, failures first then the slowest, with their trace ids."""
-    rank = {"failure": 0, "degraded": 1}
-    ordered = sorted(
-        runs, key=lambda r: (rank.get(str(r.get("outcome")), 2), -float(r.get("durationMs") or 0))
-    )
-    rows = []
-    for run in ordered[:MAX_TABLE_ROWS]:
-        outcome = str(run.get("outcome", ""))
-        severity = "page" if outcome == "failure" else "ticket"
-        layer = str(run.get("layer") or "")
-        cells = [
-            fmt.clock(float(run["t"])),
-            escape(str(run.get("journey", ""))),
-            escape(str(run.get("location", ""))),
-            chip(outcome, fmt.SEVERITY_COLORS[severity]),
-            escape(str(run.get("step") or fmt.DASH)),
-            chip(layer or fmt.DASH, fmt.LAYER_COLORS.get(layer, fmt.NO_DATA_COLOR)),
-        ]
-        rows.append(
-            "<tr>"
-            + "".join(f"<td>{cell}</td>" for cell in cells)
-            + f'<td class="num">{fmt.milliseconds(run.get("durationMs"))}</td>'
-            + f"<td><code>{escape(str(run.get('traceId') or fmt.DASH))}</code></td></tr>"
-        )
-    if not rows:
-        return _panel("Worst runs", "", '<p class="empty">No failed or degraded run recorded.</p>')
-    more = len(ordered) - MAX_TABLE_ROWS
-    tail = f'<p class="more">and {more} more</p>' if more > 0 else ""
-    table = (
-        "<table><thead><tr><th>UTC</th><th>Journey</th><th>Location</th><th>Outcome</th>"
-        "<th>Step</th><th>Layer</th><th class=num>Duration</th><th>Trace id</th></tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody></table>{tail}"
-    )
-    return _panel(
-        "Worst runs",
-        "failures first, then the slowest · open a trace id in your tracing backend",
-        table,
     )
