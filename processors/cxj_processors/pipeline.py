@@ -237,6 +237,7 @@ class Pipeline:
         )
         for index, series in enumerate(extractor.series):
             store.evaluate(index, series.contract, self.clock())
+        extractor.baselines.load_state_arrays(extractor.baselines.state_arrays())  # restores
 
     # -- durability ---------------------------------------------------------------------
     def checkpoint(self) -> None:
