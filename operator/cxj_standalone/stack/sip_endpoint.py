@@ -116,7 +116,7 @@ class SipEndpoint:
         scenario = self._folder / "contact-center.xml"
         scenario.write_text(SCENARIO, encoding="ascii")
         argv = [
-            self.sipp, "-sf", str(scenario), "-i", self.host, "-bind_local",
+            self.sipp, "-sf", str(scenario), "-i", self.host, "-mi", self.host, "-bind_local",
             "-p", str(self.port), "-t", "u1", "-nostdin", "-nd",
             "-recv_timeout", str(RECEIVE_TIMEOUT_MS),
             "-trace_err", "-error_file", str(self._folder / "errors.log"),
