@@ -6,6 +6,8 @@ their Pods Ready), the operator's peak RSS, and its CPU once converged. Baseline
 the same run: the admin creating the same number of plain ConfigMaps (what the API alone
 costs for 1,000 writes), and the admin creating 2,000 plain Deployments and waiting for
 them to be available (what the control plane alone needs to roll out that many probes).
+It also counts the write requests the apiserver served in each phase (from its metrics),
+per journey: what the operator adds on top of what the controllers need anyway.
 
 `python -m benchmarks bench_operator` (several minutes). JOURNEYS=<n> scales it down.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -33,6 +36,7 @@ NAMESPACE = "bench-journeys"
 BASELINE_NAMESPACE = "bench-baseline"
 CONVERGE_LIMIT_S = 900.0
 IDLE_WINDOW_S = 30.0
+WRITES = frozenset({"POST", "PUT", "PATCH", "APPLY", "DELETE"})
 
 
 def _post_all(plane: ControlPlane, path: str, bodies: list[dict[str, Any]]) -> float:
@@ -130,6 +134,20 @@ def _watch_until(
     raise TimeoutError(f"not converged after {CONVERGE_LIMIT_S:.0f}s")
 
 
+def _writes(plane: ControlPlane) -> float:
+    """Write requests the apiserver has served so far (every client), from its metrics."""
+    context = plane.ssl_context()
+    with urllib.request.urlopen(plane.url + "/metrics", context=context, timeout=30) as response:
+        text = response.read().decode()
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith("apiserver_request_total{"):
+            verb = re.search(r'verb="([A-Z]+)"', line)
+            if verb and verb.group(1) in WRITES:
+                total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
 class _Sampler:
     """Samples a process's RSS every 0.25 s in a thread."""
 
@@ -202,6 +220,7 @@ def _run(plane: ControlPlane) -> None:
         for i in range(JOURNEYS)
     ]
     configmaps_s = _post_all(plane, "/api/v1/namespaces/{namespace}/configmaps", configmaps)
+    writes_before = _writes(plane)
     started = time.perf_counter()
     _post_all(
         plane,
@@ -215,6 +234,7 @@ def _run(plane: ControlPlane) -> None:
         JOURNEYS * len(LOCATIONS),
         started,
     )
+    plain_writes = _writes(plane) - writes_before
     plane.kubectl("delete", "namespace", BASELINE_NAMESPACE, "--wait=true", "--timeout=600s")
 
     kubeconfig = _operator_kubeconfig(plane, plane.root)
@@ -237,6 +257,7 @@ def _run(plane: ControlPlane) -> None:
     sampler = _Sampler(operator.popen.pid)
     try:
         time.sleep(3)  # let it take the Lease and start watching
+        writes_before = _writes(plane)
         started = time.perf_counter()
         create_s = _post_all(
             plane,
@@ -250,6 +271,7 @@ def _run(plane: ControlPlane) -> None:
             JOURNEYS,
             started,
         )
+        operator_writes = _writes(plane) - writes_before
         process = psutil.Process(operator.popen.pid)
         time.sleep(5)  # the last status writes and experience sweep settle
         cpu_before = sum(process.cpu_times()[:2])
@@ -266,6 +288,10 @@ def _run(plane: ControlPlane) -> None:
     print(f"baseline, admin's {deployments} plain Deployments available: {plain_rollout_s:8.1f} s")
     print(f"creating the {JOURNEYS} CxJourneys:                  {create_s:8.1f} s")
     print(f"operator: all journeys Ready after:             {converge_s:8.1f} s  (target <= 120 s)")
+    print(
+        f"apiserver writes per journey (all clients): {operator_writes / JOURNEYS:6.1f}  "
+        f"(plain Deployments, per 2: {plain_writes / JOURNEYS:6.1f})"
+    )
     print(f"operator peak RSS:                              {peak_mb:8.0f} MB (target <= 300 MB)")
     print(f"operator CPU once converged:                    {idle_cpu * 100:8.2f} % of a core")
     print(

@@ -9,6 +9,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
+from concurrent.futures import Executor, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -30,11 +31,13 @@ from cxj_operator.experience_view import (
     experience_fields,
     needs_write,
 )
+from cxj_operator.fanout import run_all
 from cxj_operator.inventory import Key
 from cxj_operator.kube import ObjectRef
 from cxj_operator.reconcile import Services
 
 log = logging.getLogger("cxj.operator.experience")
+SWEEP_WRITERS = 4
 
 
 class ProcessorClient:
@@ -112,28 +115,38 @@ def refresh_experience(services: Services, key: Key, reading: Reading) -> None:
 
 
 def sweep(
-    services: Services, client: ProcessorClient, readings: list[tuple[Key, Reading]] | None = None
+    services: Services,
+    client: ProcessorClient,
+    readings: list[tuple[Key, Reading]] | None = None,
+    pool: Executor | None = None,
 ) -> int:
     """Refreshes every known journey once; returns how many failed to be written.
 
     When the processor is unreachable for one journey it is taken as unreachable for the
-    rest of the sweep, so a dead processor costs one timeout, not one per journey.
+    rest of the sweep, so a dead processor costs one timeout, not one per journey. The
+    readings are taken one by one; the writes they lead to run concurrently on the pool.
     """
     unreachable: Reading | None = None
-    failures = 0
+    taken: list[tuple[Key, Reading]] = []
     for key in services.inventory.journey_keys():
         reading = unreachable or client.read(*key)
         if reading.outcome == UNREACHABLE:
             unreachable = reading
-        if readings is not None:
-            readings.append((key, reading))
+        taken.append((key, reading))
+    if readings is not None:
+        readings.extend(taken)
+
+    def write(item: tuple[Key, Reading]) -> bool:
+        key, reading = item
         try:
             refresh_experience(services, key, reading)
         except kopf.TemporaryError as error:
             # The next sweep retries it; the journey keeps its last written fields meanwhile.
-            failures += 1
             log.warning("experience of %s/%s not written: %s", key[0], key[1], error)
-    return failures
+            return False
+        return True
+
+    return sum(not written for written in run_all(pool, write, taken))
 
 
 async def poll_experience(services: Services, stop: asyncio.Event) -> None:
@@ -142,14 +155,17 @@ async def poll_experience(services: Services, stop: asyncio.Event) -> None:
         services.config.experience.processor_url, services.config.experience.timeout_s
     )
     incidents = Incidents(services)
-    while not stop.is_set():
-        readings: list[tuple[Key, Reading]] = []
-        await asyncio.to_thread(sweep, services, client, readings)
-        await incidents.deliver(readings)
-        try:
-            await asyncio.wait_for(stop.wait(), services.config.experience.interval_s)
-        except TimeoutError:
-            continue
+    # Its own few threads: a sweep's writes are not urgent and must not queue ahead of
+    # the readiness flushes.
+    with ThreadPoolExecutor(SWEEP_WRITERS, thread_name_prefix="cxj-experience") as pool:
+        while not stop.is_set():
+            readings: list[tuple[Key, Reading]] = []
+            await asyncio.to_thread(sweep, services, client, readings, pool)
+            await incidents.deliver(readings)
+            try:
+                await asyncio.wait_for(stop.wait(), services.config.experience.interval_s)
+            except TimeoutError:
+                continue
 
 
 class Incidents:

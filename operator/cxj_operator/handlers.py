@@ -19,9 +19,14 @@ DEPLOYMENTS = ("apps", "v1", "deployments")
 
 
 def register(
-    registry: kopf.OperatorRegistry, credentials: Callable[[], kopf.ConnectionInfo]
+    registry: kopf.OperatorRegistry,
+    credentials: Callable[[], kopf.ConnectionInfo],
+    forget: Callable[[str], None] = lambda uid: None,
 ) -> None:
-    """Registers the login, the reconcile and the watchers on a registry."""
+    """Registers the login, the reconcile and the watchers on a registry.
+
+    forget is told the uid of every deleted journey (to drop what is kept about it).
+    """
 
     @kopf.on.login(registry=registry)
     def login(**_: Any) -> kopf.ConnectionInfo:
@@ -37,6 +42,8 @@ def register(
     @kopf.on.event(*JOURNEYS, registry=registry)
     async def track_journey(type: str | None, body: kopf.Body, memo: Services, **_: Any) -> None:
         memo.inventory.observe_journey(type, body)
+        if type == "DELETED":
+            forget(str(body.metadata.uid))
 
     @kopf.on.event(
         *DEPLOYMENTS, labels={naming.MANAGED_BY_LABEL: naming.MANAGED_BY}, registry=registry

@@ -27,6 +27,7 @@ class JourneyRecord:
     status: Mapping[str, Any]
     verdict: Verdict | None = None
     workload: dict[str, Any] | None = None  # the status part the reconcile last applied
+    settling_since: float | None = None  # when a detail-only status change was first held
     experience: dict[str, Any] | None = None  # status.experience as last applied
     experience_conditions: list[dict[str, Any]] | None = None
     experience_written_at: float = 0.0

@@ -125,8 +125,10 @@ def _failure(
 class KubeApi:
     """Thread-safe, synchronous access to the few API calls the operator makes."""
 
-    def __init__(self, configuration: k8s.Configuration) -> None:
-        configuration.connection_pool_maxsize = 32
+    def __init__(self, configuration: k8s.Configuration, connections: int = 32) -> None:
+        # One kept-alive connection per thread that may call at once: a connection the
+        # pool has no room for is closed after its request, and the next costs a handshake.
+        configuration.connection_pool_maxsize = connections
         self.configuration = configuration
         self._client: Any = k8s.ApiClient(configuration)
 

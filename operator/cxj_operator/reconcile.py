@@ -8,11 +8,8 @@ are found among the watched ones by owner, and status is derived from what exist
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import kopf
@@ -20,49 +17,17 @@ import kopf
 from cxj_journey.model import Journey, JourneyInvalid, parse_journey
 from cxj_operator import naming
 from cxj_operator.builders import BuildParams, build_children
-from cxj_operator.conditions import rfc3339, same_decision
-from cxj_operator.config import OperatorConfig
-from cxj_operator.inventory import Inventory, JourneyRecord, Key, child_version
-from cxj_operator.kube import KubeApi, ObjectRef
-from cxj_operator.placement import NodeFacts, impossible_locations, node_facts
+from cxj_operator.conditions import READY, find, rfc3339, same_decision
+from cxj_operator.fanout import run_all
+from cxj_operator.inventory import JourneyRecord, Key, child_version
+from cxj_operator.kube import Applied, ObjectRef
+from cxj_operator.placement import impossible_locations
 from cxj_operator.readiness import FAILED, HONOURED, INVALID, Verdict, workload_status
+from cxj_operator.services import NodeCache, Services
+
+__all__ = ["NodeCache", "Services", "flush_statuses", "observe_probe", "reconcile"]
 
 log = logging.getLogger("cxj.operator.reconcile")
-NODE_CACHE_S = 10.0
-
-
-class NodeCache:
-    """The cluster's Nodes, listed at most every few seconds however many journeys ask."""
-
-    def __init__(self, api: KubeApi, ttl_s: float = NODE_CACHE_S) -> None:
-        self._api, self._ttl_s = api, ttl_s
-        self._lock = threading.Lock()
-        self._nodes: list[NodeFacts] = []
-        self._listed_at = -float("inf")
-
-    def nodes(self) -> list[NodeFacts]:
-        """The Nodes, from a listing no older than the cache time."""
-        with self._lock:
-            if time.monotonic() - self._listed_at >= self._ttl_s:
-                self._nodes = [node_facts(n) for n in self._api.list_nodes()]
-                self._listed_at = time.monotonic()
-            return list(self._nodes)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class Services:
-    """What the reconcile and the handlers share; handed to kopf as its memo."""
-
-    api: KubeApi
-    config: OperatorConfig
-    inventory: Inventory
-    nodes: NodeCache
-    identity: str
-    clock: Callable[[], datetime] = field(default=_now)
 
 
 def _ref(body: Mapping[str, Any]) -> ObjectRef:
@@ -111,6 +76,20 @@ def _prune(
     return pruned
 
 
+def _apply_in_stages(services: Services, desired: list[dict[str, Any]]) -> list[Applied]:
+    """Applies the desired set in two concurrent stages; results in the order of desired.
+
+    The ServiceAccount and ConfigMap go first: a probe Pod naming a ServiceAccount that
+    does not exist yet is refused, and its ReplicaSet would back off before retrying.
+    """
+    results: dict[int, Applied] = {}
+    for stage in (False, True):
+        indexes = [i for i, m in enumerate(desired) if (m["kind"] == "Deployment") == stage]
+        applied = run_all(services.fanout, services.api.apply, [desired[i] for i in indexes])
+        results.update(zip(indexes, applied, strict=True))
+    return [results[i] for i in range(len(desired))]
+
+
 def _apply_and_prune(
     services: Services, journey: Journey, uid: str, desired: list[dict[str, Any]]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
@@ -120,8 +99,7 @@ def _apply_and_prune(
     """
     key = (journey.namespace, journey.name)
     applied, created, updated = [], [], []
-    for manifest in desired:
-        result = services.api.apply(manifest)
+    for manifest, result in zip(desired, _apply_in_stages(services, desired), strict=True):
         applied.append(result.object)
         before = services.inventory.remember_child(key, result.object)
         if before is None and manifest["kind"] == "Deployment":
@@ -203,11 +181,18 @@ def _decide(services: Services, key: Key, ref: ObjectRef, verdict: Verdict) -> N
 
 
 def write_workload_status(services: Services, key: Key, verdict: Verdict | None = None) -> None:
-    """Applies the reconcile's part of status when it changed: one API call, or none."""
+    """Applies the reconcile's part of status when it changed: one API call, or none.
+
+    A reconcile's verdict is written at once. A change seen by the watch (a rollout step)
+    is written at once when it flips Ready or observedGeneration; other changes (progress
+    messages, Progressing and Degraded during a rollout) wait up to settle_s for the next
+    steps, so a rollout costs one or two writes rather than one per step.
+    """
     record = services.inventory.record(key)
     if record is None:
         return
     with record.lock:
+        from_watch = verdict is None
         verdict = verdict or record.verdict
         if verdict is None or verdict.uid != record.uid:
             return  # not reconciled by this process yet: the reconcile will write it
@@ -216,15 +201,35 @@ def write_workload_status(services: Services, key: Key, verdict: Verdict | None 
             verdict, services.inventory.probes(key), previous, rfc3339(services.clock())
         )
         written = record.workload
-        if (
-            written is not None
-            and written.get("observedGeneration") == status["observedGeneration"]
-            and written.get("locations") == status["locations"]
-            and same_decision(written.get("conditions"), status["conditions"])
-        ):
+        if written is not None and _same_status(written, status):
+            record.settling_since = None
             return
+        if from_watch and written is not None and not _decisive(written, status):
+            now = time.monotonic()
+            if record.settling_since is None:
+                record.settling_since = now
+            if now - record.settling_since < services.settle_s:
+                services.inventory.mark_dirty(key)  # looked at again by the next flush
+                return
         services.api.apply_status(key[0], key[1], status, naming.FIELD_MANAGER)
         record.workload = status
+        record.settling_since = None
+
+
+def _same_status(written: Mapping[str, Any], status: Mapping[str, Any]) -> bool:
+    return bool(
+        written.get("observedGeneration") == status["observedGeneration"]
+        and written.get("locations") == status["locations"]
+        and same_decision(written.get("conditions"), status["conditions"])
+    )
+
+
+def _decisive(written: Mapping[str, Any], status: Mapping[str, Any]) -> bool:
+    """Whether a change is one a user waits for: Ready flipped or a new generation."""
+    before, after = find(written.get("conditions"), READY), find(status["conditions"], READY)
+    return written.get("observedGeneration") != status["observedGeneration"] or (
+        (before or {}).get("status") != (after or {}).get("status")
+    )
 
 
 def observe_probe(services: Services, event_type: str | None, body: Mapping[str, Any]) -> None:
@@ -257,21 +262,24 @@ def flush_statuses(services: Services) -> None:
     """Writes the status of every journey whose probes changed since the last flush.
 
     Batching the Deployment events of a journey this way turns a burst of rollout
-    updates into one status write.
+    updates into one status write; the journeys of one flush are written concurrently.
     """
-    for key in services.inventory.take_dirty():
-        record = services.inventory.record(key)
-        if record is None:
-            continue
-        if not record.lock.acquire(blocking=False):
-            services.inventory.mark_dirty(key)  # a reconcile runs: it writes status itself
-            continue
-        try:
-            _prune_late(services, key)
-            write_workload_status(services, key)
-        except kopf.TemporaryError as error:
-            # Kept dirty: the next flush tries again.
-            services.inventory.mark_dirty(key)
-            log.warning("status of %s/%s not written yet: %s", key[0], key[1], error)
-        finally:
-            record.lock.release()
+    run_all(services.batch, lambda key: _flush_one(services, key), services.inventory.take_dirty())
+
+
+def _flush_one(services: Services, key: Key) -> None:
+    record = services.inventory.record(key)
+    if record is None:
+        return
+    if not record.lock.acquire(blocking=False):
+        services.inventory.mark_dirty(key)  # a reconcile runs: it writes status itself
+        return
+    try:
+        _prune_late(services, key)
+        write_workload_status(services, key)
+    except kopf.TemporaryError as error:
+        # Kept dirty: the next flush tries again.
+        services.inventory.mark_dirty(key)
+        log.warning("status of %s/%s not written yet: %s", key[0], key[1], error)
+    finally:
+        record.lock.release()

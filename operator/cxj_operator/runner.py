@@ -6,12 +6,15 @@ import asyncio
 import contextlib
 import logging
 import signal
+from concurrent.futures import ThreadPoolExecutor
 
 import kopf
 
+from cxj_journey import schema as journey_schema
 from cxj_operator import handlers, kube, naming
 from cxj_operator.config import OperatorConfig
 from cxj_operator.experience import poll_experience
+from cxj_operator.handled import HandledSpecs, RetryProgress
 from cxj_operator.inventory import Inventory
 from cxj_operator.leader import LeaderElector
 from cxj_operator.reconcile import NodeCache, Services, flush_statuses
@@ -19,6 +22,7 @@ from cxj_operator.reconcile import NodeCache, Services, flush_statuses
 log = logging.getLogger("cxj.operator")
 EXIT_LOST_LEASE = 3
 STATUS_FLUSH_S = 0.5
+STATUS_SETTLE_S = 3.0
 
 
 async def _flush_statuses(services: Services, stop: asyncio.Event) -> None:
@@ -31,14 +35,14 @@ async def _flush_statuses(services: Services, stop: asyncio.Event) -> None:
             continue
 
 
-def operator_settings(config: OperatorConfig) -> kopf.OperatorSettings:
-    """Settings for kopf: state in annotations, no finalizers, no CRD or namespace scanning."""
+def operator_settings(
+    config: OperatorConfig, handled: HandledSpecs | None = None
+) -> kopf.OperatorSettings:
+    """Settings for kopf: handled specs in memory, retries in annotations, no finalizers."""
     settings = kopf.OperatorSettings()
-    # The CRD's status has a fixed schema, so kopf keeps its bookkeeping in annotations.
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=naming.GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=naming.GROUP, key="last-handled-configuration"
-    )
+    # The CRD's status has a fixed schema, so kopf keeps retry progress in annotations.
+    settings.persistence.progress_storage = RetryProgress()
+    settings.persistence.diffbase_storage = handled or HandledSpecs()
     # Events are posted by the reconcile itself, one per distinct outcome.
     settings.posting.enabled = False
     # Least privilege: no CRD or namespace watching, the namespaces are given.
@@ -65,7 +69,10 @@ async def _serve(config: OperatorConfig, api: kube.KubeApi, services: Services) 
     if elector is not None and not await elector.acquire(stop):
         return 0
     registry = kopf.OperatorRegistry()
-    handlers.register(registry, lambda: kube.connection_info(api.configuration))
+    handled = HandledSpecs()
+    handlers.register(
+        registry, lambda: kube.connection_info(api.configuration), forget=handled.forget
+    )
     kopf_stop = asyncio.Event()
     poller = asyncio.create_task(poll_experience(services, kopf_stop), name="experience poller")
     flusher = asyncio.create_task(_flush_statuses(services, kopf_stop), name="status flusher")
@@ -83,7 +90,7 @@ async def _serve(config: OperatorConfig, api: kube.KubeApi, services: Services) 
     try:
         await kopf.operator(
             registry=registry,
-            settings=operator_settings(config),
+            settings=operator_settings(config, handled),
             memo=services,
             clusterwide=config.clusterwide,
             namespaces=config.namespaces,
@@ -107,14 +114,23 @@ async def _serve(config: OperatorConfig, api: kube.KubeApi, services: Services) 
 def run_operator(config: OperatorConfig) -> int:
     """Runs the operator until SIGTERM/SIGINT; returns the process exit code."""
     configuration = kube.load_configuration(config.kubeconfig, config.context)
-    api = kube.KubeApi(configuration)
+    # kopf's reconcile threads and both pools each keep their connections open.
+    api = kube.KubeApi(configuration, connections=3 * config.workers + 4)
+    fanout = ThreadPoolExecutor(config.workers, thread_name_prefix="cxj-apply")
+    batch = ThreadPoolExecutor(config.workers, thread_name_prefix="cxj-status")
     services = Services(
         api=api,
         config=config,
         inventory=Inventory(),
         nodes=NodeCache(api),
         identity=config.leader.identity,
+        settle_s=STATUS_SETTLE_S,
+        fanout=fanout,
+        batch=batch,
     )
+    # Read the CRD's schema once now: the first burst of reconciles would otherwise each
+    # parse it at the same time, before the cache holds it.
+    journey_schema.json_schema(naming.KIND)
     log.info(
         "cxj operator %s watching %s",
         config.leader.identity,
@@ -123,4 +139,6 @@ def run_operator(config: OperatorConfig) -> int:
     try:
         return asyncio.run(_serve(config, api, services))
     finally:
+        for pool in (fanout, batch):
+            pool.shutdown(wait=True, cancel_futures=True)
         api.close()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -258,3 +261,76 @@ def test_api_failures_map_to_retry_or_permanent_errors(
     assert type(error) is kind
     if delay is not None:
         assert error.delay == delay
+
+
+# -- at scale: concurrent applies, settled status writes ----------------------------------
+class ConcurrentApi(FakeApi):
+    """Lets both Deployments through only together; notes any that starts too early."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.both_deployments = threading.Barrier(2, timeout=5)
+        self.early: list[str] = []
+
+    def apply(self, manifest: dict[str, Any], manager: str = "cxj-operator") -> Applied:
+        if manifest["kind"] == "Deployment":
+            if not {("ServiceAccount", "desk-probe"), ("ConfigMap", "desk-journey")} <= set(
+                self.objects
+            ):
+                self.early.append(manifest["metadata"]["name"])
+            self.both_deployments.wait()
+        return super().apply(manifest, manager)
+
+
+def test_deployments_are_applied_together_after_their_service_account() -> None:
+    api = ConcurrentApi()
+    with ThreadPoolExecutor(4) as pool:
+        reconcile(replace(services(api), fanout=pool), body())
+    assert api.early == []  # a probe Pod is refused while its ServiceAccount is missing
+    assert {kind for kind, _ in api.objects} == {"ConfigMap", "ServiceAccount", "Deployment"}
+    assert api.events == [("Normal", "Created")]
+
+
+def _rolled(shared: Services, api: FakeApi, location: str, ready: int) -> None:
+    manifest = api.objects[("Deployment", f"desk-probe-{location}")]
+    observe_probe(
+        shared,
+        "MODIFIED",
+        {
+            **manifest,
+            "metadata": {
+                **manifest["metadata"],
+                "ownerReferences": [{"uid": UID, "controller": True}],
+            },
+            "status": {
+                "observedGeneration": 1,
+                "replicas": 1,
+                "updatedReplicas": 1,
+                "readyReplicas": ready,
+            },
+        },
+    )
+
+
+@pytest.mark.parametrize(
+    ("settle_s", "writes"),
+    [
+        pytest.param(0.0, 3, id="every-rollout-step-written"),
+        pytest.param(3600.0, 2, id="steps-that-flip-nothing-wait-for-ready"),
+    ],
+)
+def test_rollout_steps_share_a_status_write_until_ready_flips(settle_s: float, writes: int) -> None:
+    api = FakeApi()
+    shared = replace(services(api), settle_s=settle_s)
+    reconcile(shared, body())  # the reconcile's verdict is written at once
+    assert len(api.statuses) == 1
+
+    _rolled(shared, api, "hq", ready=0)  # rolled out, Pods not ready: details change only
+    _rolled(shared, api, "edge", ready=0)
+    flush_statuses(shared)
+    _rolled(shared, api, "hq", ready=1)
+    _rolled(shared, api, "edge", ready=1)  # Ready flips: written at once
+    flush_statuses(shared)
+    assert len(api.statuses) == writes
+    assert ready(api.statuses[-1]) == ("True", "ProbesReady")
+    assert shared.inventory.take_dirty() == []  # nothing left waiting
