@@ -116,7 +116,13 @@ class Inventory:
                 if not probes:
                     del self._probes[key]
             else:
-                probes[facts.location] = facts
+                known = probes.get(facts.location)
+                if (
+                    known is None
+                    or known.uid != facts.uid
+                    or (known.resource_version <= facts.resource_version)
+                ):
+                    probes[facts.location] = facts  # else a stale copy: what we know is newer
         return key
 
     def probes(self, key: Key) -> dict[str, ProbeFacts]:

@@ -27,6 +27,9 @@ class ProbeFacts:
     updated: int
     ready: int
     stalled: bool
+    # metadata.resourceVersion as a number (0 when absent or not numeric): it only grows for
+    # one object, so it tells a stale copy (an apply's response) from a newer watch event.
+    resource_version: int = 0
 
     @property
     def rolled_out(self) -> bool:
@@ -70,7 +73,15 @@ def probe_facts(deployment: Mapping[str, Any]) -> ProbeFacts | None:
         updated=int(status.get("updatedReplicas", 0)),
         ready=int(status.get("readyReplicas", 0)),
         stalled=stalled,
+        resource_version=_number(metadata.get("resourceVersion")),
     )
+
+
+def _number(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
 
 
 @dataclass(frozen=True)
