@@ -1,7 +1,8 @@
 """The http step's phase timings agree with Prometheus blackbox_exporter's on the same target.
 
 Both probe one target (a separate process that waits 50 ms before the response head and
-30 ms in the middle of the body), interleaved and paced, 31 times each; the medians of
+30 ms in the middle of the body), each from a process of its own, interleaved and paced,
+31 times each; the medians of
 each pair of phases that mean the same thing must agree within max(1 ms, 5 %).
 
 Mapping (blackbox_exporter's probe_http_duration_seconds{phase} → our phase):
@@ -11,12 +12,13 @@ Mapping (blackbox_exporter's probe_http_duration_seconds{phase} → our phase):
 
 from __future__ import annotations
 
-import asyncio
+import json
 import os
 import socket
 import statistics
 import subprocess
 import sys
+import time
 import urllib.parse
 import urllib.request
 from collections import defaultdict
@@ -24,10 +26,7 @@ from collections.abc import Iterator
 
 import pytest
 from tests.harness.processes import REPO, Process, free_port, logs_dir, port_open
-from tests.harness.step_targets import issue_certificates, make_context, make_step
-
-from cxj_journey.model import HttpStep
-from cxj_probe.steps.http import run_http
+from tests.harness.step_targets import issue_certificates
 
 BLACKBOX = "/usr/bin/prometheus-blackbox-exporter"
 HEADER_DELAY_S, BODY_DELAY_S = 0.05, 0.03
@@ -144,33 +143,66 @@ def _blackbox_phases(blackbox: str, url: str, module: str) -> dict[str, float]:
     return phases
 
 
-async def _compare(blackbox: str, url: str, module: str) -> dict[str, tuple[float, float]]:
-    """Medians per blackbox phase: (ours, blackbox's), in seconds."""
-    action = HttpStep(url, "GET", (), None, True, 10, True, ())
-    step, context = make_step(action, kind="http"), make_context()
+class _OurProber:
+    """The http step in a process of its own (tests.harness.phase_probe), one probe a call."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.harness.phase_probe"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+        )
+
+    def probe(self, url: str) -> dict[str, float]:
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
+        self.process.stdin.write(url + "\n")
+        self.process.stdin.flush()
+        reply = json.loads(self.process.stdout.readline())
+        assert reply["ok"], reply["error"]
+        phases: dict[str, float] = reply["phases"]
+        return phases
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(timeout=10)
+
+
+def _compare(blackbox: str, url: str, module: str) -> dict[str, tuple[float, float]]:
+    """Medians per blackbox phase: (ours, blackbox's), in seconds.
+
+    Each prober runs in its own process, so the comparison is between the two probers and
+    not between the test process (with whatever earlier tests left running in it) and the
+    exporter.
+    """
     ours: dict[str, list[float]] = defaultdict(list)
     theirs: dict[str, list[float]] = defaultdict(list)
-    for round_number in range(ROUNDS + 1):
-        # Alternate who goes first, and pace the probes as an interval would: a probe
-        # started the instant the other returns competes with its teardown (connection
-        # close, the exporter's garbage collection) for the CPU and measures that instead.
-        if round_number % 2:
-            measured = await asyncio.to_thread(_blackbox_phases, blackbox, url, module)
-            await asyncio.sleep(PACE_S)
-            outcome = await run_http(step, context)
-        else:
-            outcome = await run_http(step, context)
-            await asyncio.sleep(PACE_S)
-            measured = await asyncio.to_thread(_blackbox_phases, blackbox, url, module)
-        await asyncio.sleep(PACE_S)
-        assert outcome.ok, outcome.error_message
-        if round_number == 0:
-            continue  # warm-up: first-use costs on both sides (thread pools, TLS contexts)
-        ours_by_name = {p.name: (p.end_ns - p.start_ns) / 1e9 for p in outcome.phases}
-        for their_phase, our_phase in PHASES.items():
-            if their_phase in measured:
-                theirs[their_phase].append(measured[their_phase])
-                ours[their_phase].append(ours_by_name.get(our_phase, 0.0))
+    prober = _OurProber()
+    try:
+        for round_number in range(ROUNDS + 1):
+            # Alternate who goes first, and pace the probes as an interval would: a probe
+            # started the instant the other returns competes with its teardown (connection
+            # close, the exporter's garbage collection) for the CPU and measures that instead.
+            if round_number % 2:
+                measured = _blackbox_phases(blackbox, url, module)
+                time.sleep(PACE_S)
+                ours_by_name = prober.probe(url)
+            else:
+                ours_by_name = prober.probe(url)
+                time.sleep(PACE_S)
+                measured = _blackbox_phases(blackbox, url, module)
+            time.sleep(PACE_S)
+            if round_number == 0:
+                continue  # warm-up: first-use costs on both sides (thread pools, TLS contexts)
+            for their_phase, our_phase in PHASES.items():
+                if their_phase in measured:
+                    theirs[their_phase].append(measured[their_phase])
+                    ours[their_phase].append(ours_by_name.get(our_phase, 0.0))
+    finally:
+        prober.close()
     return {
         phase: (statistics.median(ours[phase]), statistics.median(theirs[phase]))
         for phase in theirs
@@ -192,7 +224,7 @@ def _assert_agree(medians: dict[str, tuple[float, float]], expected: set[str]) -
 
 def test_plain_http_phases_agree_with_blackbox_exporter(blackbox: str, plain_port: int) -> None:
     url = f"http://127.0.0.1:{plain_port}/"
-    medians = asyncio.run(_compare(blackbox, url, "http_plain"))
+    medians = _compare(blackbox, url, "http_plain")
     _assert_agree(medians, {"resolve", "connect", "processing", "transfer"})
 
 
@@ -200,5 +232,5 @@ def test_https_phases_by_name_agree_with_blackbox_exporter(blackbox: str, tls_po
     addresses = {info[4][0] for info in socket.getaddrinfo("localhost", tls_port)}
     assert addresses == {"127.0.0.1"}, "this test needs localhost to resolve to 127.0.0.1 only"
     url = f"https://localhost:{tls_port}/"
-    medians = asyncio.run(_compare(blackbox, url, "https_insecure"))
+    medians = _compare(blackbox, url, "https_insecure")
     _assert_agree(medians, {"resolve", "connect", "tls", "processing", "transfer"})
