@@ -19,7 +19,12 @@ KEYS = st.integers(min_value=1, max_value=2**64 - 1)
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(KEYS, st.integers(-(2**31), 2**31 - 1)), max_size=3000), st.data())
+@given(
+    st.lists(
+        st.tuples(KEYS, st.integers(-(2**31), 2**31 - 1).filter(lambda v: v != -1)), max_size=3000
+    ),
+    st.data(),
+)
 def test_the_table_answers_like_a_dictionary_through_growth(
     pairs: list[tuple[int, int]], data: st.DataObject
 ) -> None:
@@ -38,10 +43,12 @@ def test_the_table_answers_like_a_dictionary_through_growth(
     assert len(table) == len(reference)
 
 
-def test_the_table_refuses_the_empty_key_and_clears() -> None:
+def test_the_table_refuses_the_empty_key_and_the_missing_value_and_clears() -> None:
     table = KeyTable()
     with pytest.raises(ValueError, match="keys: 0 marks an empty slot"):
         table.put(np.array([0], dtype=np.uint64), np.array([1], dtype=np.int32))
+    with pytest.raises(ValueError, match="values: -1 reads as missing"):
+        table.put(np.array([3], dtype=np.uint64), np.array([-1], dtype=np.int32))
     table.put(np.array([7], dtype=np.uint64), np.array([1], dtype=np.int32))
     table.clear()
     assert table.find(np.array([7], dtype=np.uint64))[0].tolist() == [-1]

@@ -112,7 +112,7 @@ def table_put(
 
 
 class KeyTable:
-    """uint64 signature → int32 value; grows to stay at most half full."""
+    """uint64 signature → int32 value other than -1; grows to stay at most half full."""
 
     def __init__(self, capacity: int = 1024) -> None:
         size = 1 << max(4, (capacity - 1).bit_length())
@@ -130,15 +130,16 @@ class KeyTable:
         return values, int(missing)
 
     def put(self, keys: npt.NDArray[np.uint64], values: npt.NDArray[np.int32]) -> None:
-        """Sets each key's value (0 is not a valid key)."""
+        """Sets each key's value (keys are never 0; -1 cannot be stored, it means missing)."""
         keys = np.ascontiguousarray(keys, dtype=np.uint64)
+        values = np.ascontiguousarray(values, dtype=np.int32)
         if keys.shape[0] and not keys.all():
             raise ValueError("keys: 0 marks an empty slot and cannot be stored")
+        if (values == MISSING).any():
+            raise ValueError(f"values: {MISSING} reads as missing and cannot be stored")
         if (self._count + keys.shape[0]) > _MAX_LOAD * self._slots.shape[0]:
             self._grow(self._count + keys.shape[0])
-        self._count += int(
-            table_put(self._slots, self._values, keys, np.ascontiguousarray(values, np.int32))
-        )
+        self._count += int(table_put(self._slots, self._values, keys, values))
 
     def clear(self) -> None:
         """Forgets every key, keeping the capacity."""
