@@ -74,10 +74,12 @@ def timing(
     bot_turns = [t for t in turns if t[0] == BOT]
     if bot_turns:
         first_bot = min(s for _, s, _ in bot_turns)
-        agent_starts = [s for r, s, _ in turns if r == AGENT and s >= first_bot]
+        # The transfer: the first agent turn starting after the first bot turn started;
+        # the wait runs from the end of the bot turns that started before it.
+        agent_starts = [s for r, s, _ in turns if r == AGENT and s > first_bot]
         if agent_starts:
             agent = min(agent_starts)
-            bot_end = max(e for _, s, e in bot_turns if s <= agent)
+            bot_end = max(e for _, s, e in bot_turns if s < agent)
             out.transfer_wait = max(0.0, agent - bot_end)
     return out
 

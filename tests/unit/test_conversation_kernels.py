@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from tests import naive_conversations as naive
 
@@ -205,6 +205,9 @@ CONVERSATIONS = st.lists(valid_conversation(), min_size=1, max_size=5)
     threshold=st.sampled_from([0.5, 2.0, 5.0]),
     min_overlap=st.sampled_from([0.0, 0.5, 1.0]),
 )
+# An agent turn starting at the same instant as the first bot turn is no transfer.
+@example(conversations=[(0.0, 0.125, [(0, 0.0, 0.125), (2, 0.0, 0.125)])], threshold=0.5,
+         min_overlap=0.0)  # fmt: skip
 def test_timing_matches_the_reference(
     conversations: list[tuple[float, float, list[naive.Turn]]], threshold: float, min_overlap: float
 ) -> None:
