@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from tests.harness.kube import ControlPlane
 from tests.harness.processes import REPO, log_tail
@@ -14,6 +16,13 @@ CRDS = REPO / "crds"
 EXAMPLES = sorted((CRDS / "examples").glob("*.yaml"))
 
 _started: list[ControlPlane] = []
+
+# Property tests draw the same examples on every run, so a red CI run is reproducible and
+# never a coin toss; HYPOTHESIS_PROFILE=explore searches afresh each time (for finding new
+# counterexamples, e.g. before a release).
+settings.register_profile("repeatable", derandomize=True)
+settings.register_profile("explore")
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 
 @pytest.fixture(scope="session")
