@@ -12,7 +12,6 @@ import asyncio
 import json
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -26,6 +25,7 @@ from tests.harness.kube import ControlPlane
 from tests.harness.kubelet import ProcessKubelet
 from tests.harness.otelcol import Collector, spans
 from tests.harness.processes import REPO, Process, free_port, logs_dir, port_open
+from tests.harness.waiting import wait_for
 from tests.integration.test_operator import RBAC, make_kubeconfig
 
 pytestmark = [pytest.mark.pods, pytest.mark.otelcol]
@@ -82,19 +82,6 @@ def get_journeys(kube: ControlPlane) -> dict[str, dict[str, Any]]:
 
 def condition(item: dict[str, Any], kind: str) -> dict[str, Any]:
     return next((c for c in item.get("status", {}).get("conditions", []) if c["type"] == kind), {})
-
-
-def wait_until(
-    check: Callable[[], Any], timeout: float, what: str, diagnose: Callable[[], str] = lambda: ""
-) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.5)
-    raise AssertionError(f"{what} not reached in {timeout:.0f}s\n{diagnose()}")
 
 
 @pytest.fixture(scope="module")
@@ -234,7 +221,7 @@ def test_apply_to_experience_and_fault_to_recovery(loop: dict[str, Any]) -> None
             for j in journeys.values()
         )
 
-    wait_until(all_scored, 240, "every journey Ready with a score", diagnose(loop))
+    wait_for(all_scored, 240, "every journey Ready with a score", diagnose(loop))
     table = kube.kubectl("get", "cxj", "-n", NAMESPACE).stdout.splitlines()
     assert table[0].split() == ["NAME", "TYPE", "SCORE", "BUDGET", "BURN", "CAUSE", "READY", "AGE"]
     for row in table[1:]:
@@ -264,7 +251,7 @@ def test_apply_to_experience_and_fault_to_recovery(loop: dict[str, Any]) -> None
             return voice
         return None
 
-    voice = wait_until(
+    voice = wait_for(
         paging_on_network, 150, "a page on voice-call charged to the network", diagnose(loop)
     )
     assert voice["status"]["experience"]["suspectedLayer"] == "network"
@@ -283,11 +270,11 @@ def test_apply_to_experience_and_fault_to_recovery(loop: dict[str, Any]) -> None
             for a in body
         )
 
-    wait_until(page_delivered, 60, "the page at the incident sink", diagnose(loop))
+    wait_for(page_delivered, 60, "the page at the incident sink", diagnose(loop))
 
     # Repaired: the page resolves once the short windows are clean again.
     loop["stack"].call(loop["stack"].stack.clear_faults)
-    wait_until(
+    wait_for(
         lambda: "page" not in _status(loop, "voice-call").get("firing", ["page"]),
         150,
         "the voice-call page resolved",
@@ -311,8 +298,8 @@ def test_apply_to_experience_and_fault_to_recovery(loop: dict[str, Any]) -> None
         now = {p.uid for p in _pods(loop, "desktop-up")}
         return bool(now) and not (now & before)
 
-    wait_until(rolled, 120, "desktop-up probe rolled", diagnose(loop))
-    wait_until(
+    wait_for(rolled, 120, "desktop-up probe rolled", diagnose(loop))
+    wait_for(
         lambda: _status(loop, "desktop-up").get("apdexThreshold") == 1.5,
         90,
         "the new Apdex threshold in the processor's output",
@@ -322,7 +309,7 @@ def test_apply_to_experience_and_fault_to_recovery(loop: dict[str, Any]) -> None
     # Deleting a journey stops its Pods.
     processes = _pods(loop, "desktop-up")
     kube.kubectl("delete", "cxj", "desktop-up", "-n", NAMESPACE)
-    wait_until(
+    wait_for(
         lambda: all(p.process.poll() is not None for p in processes),
         90,
         "desktop-up probe processes stopped",

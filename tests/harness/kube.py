@@ -328,3 +328,13 @@ def fake_node(name: str) -> dict[str, Any]:
             "capacity": {"cpu": "64", "memory": "256Gi", "pods": "1000"},
         },
     }
+
+
+def get_json(kube: ControlPlane, *args: str) -> Any:
+    """`kubectl get ... -o json` as the admin; None when the object does not exist."""
+    result = kube.kubectl("get", *args, "-o", "json", check=False)
+    if result.returncode != 0:
+        if "NotFound" in result.stderr:
+            return None
+        raise RuntimeError(result.stderr)
+    return json.loads(result.stdout)

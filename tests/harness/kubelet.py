@@ -22,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,7 +164,7 @@ class ProcessKubelet:
                         break
                     self._handle(event["type"], event["object"])
             except Exception:  # the apiserver may restart under tests; watch again
-                time.sleep(0.5)
+                self._stop.wait(0.5)
 
     def _handle(self, kind: str, pod: client.V1Pod) -> None:
         key = pod.metadata.uid

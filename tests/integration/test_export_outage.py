@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from tests.harness.otelcol import Collector
 from tests.harness.processes import Process, free_port, logs_dir, port_open
 from tests.harness.spans import Recorder, StepSpec, encode
+from tests.harness.waiting import wait_for
 
 from cxj_processors.config import ProcessorConfig
 from cxj_processors.outbox import read_request
@@ -195,14 +196,6 @@ def arrived(backend: Collector) -> list[int]:
     return times
 
 
-def eventually(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"never happened within {timeout:.0f}s: {what}")
-        time.sleep(0.1)
-
-
 @pytest.fixture
 def backend() -> Iterator[Collector]:
     """A collector whose ports are chosen now; each test starts it when the outage ends."""
@@ -229,24 +222,25 @@ def test_exports_queue_on_disk_through_an_outage_and_all_arrive_in_order(
     processors.append(processor)
 
     processor.send(payloads)  # accepted while nothing can be exported
-    eventually(lambda: processor.runs() == 30, "30 runs in the status API")
-    eventually(
+    wait_for(lambda: processor.runs() == 30, 60, "30 runs in the status API")
+    wait_for(
         lambda: any(
             e.get("attainment") == pytest.approx(24 / 30)
             for e in queued_evaluations(processor.queue()).values()
         ),
+        60,
         "an evaluation of all 30 runs queued on disk",
     )
-    eventually(lambda: "retrying in 1.0s" in processor.log(), "the backoff reaching its ceiling")
+    wait_for(lambda: "retrying in 1.0s" in processor.log(), 60, "the backoff reaching its ceiling")
     log = processor.log()
     assert "export queue: export failed (StatusCode.UNAVAILABLE)" in log
     assert "retrying in 0.5s" in log  # the first pause, doubled to the 1 s ceiling
-    eventually(lambda: len(queued_evaluations(processor.queue())) >= 5, "5 evaluations queued")
+    wait_for(lambda: len(queued_evaluations(processor.queue())) >= 5, 60, "5 evaluations queued")
     queued = queued_evaluations(processor.queue())
 
     backend.start()  # the backend comes up on the port the processor was given
-    eventually(lambda: set(queued) <= set(arrived(backend)), "every queued evaluation arriving")
-    eventually(lambda: "export queue: backend reachable again" in processor.log(), "recovery log")
+    wait_for(lambda: set(queued) <= set(arrived(backend)), 60, "every queued evaluation arriving")
+    wait_for(lambda: "export queue: backend reachable again" in processor.log(), 60, "recovery log")
 
     received = evaluations(backend.records())
     for at, values in queued.items():
@@ -315,16 +309,18 @@ def test_kill_9_with_exports_queued_then_restart_delivers_them_and_keeps_budget_
         first.send(payloads[:30])
         sent_at = time.time()
         checkpoint = data / "checkpoint.npz"
-        eventually(
+        wait_for(
             lambda: checkpoint.exists() and checkpoint.stat().st_mtime > sent_at,
+            60,
             "a checkpoint of the first 30 runs",
         )
         first.send(payloads[30:])  # acknowledged after the checkpoint: in the write-ahead log
-        eventually(
+        wait_for(
             lambda: any(
                 e.get("attainment") == pytest.approx(48 / 60)
                 for e in queued_evaluations(first.queue()).values()
             ),
+            60,
             "an evaluation of all 60 runs queued on disk",
         )
         assert first.process is not None
@@ -351,9 +347,11 @@ def test_kill_9_with_exports_queued_then_restart_delivers_them_and_keeps_budget_
     second.grpc_listen, second.status_listen = first.grpc_listen, first.status_listen
     processors.append(second.start(f"processor-{outage}-after-kill"))
 
-    eventually(lambda: set(queued) <= set(arrived(backend)), "every queued evaluation arriving")
-    eventually(
-        lambda: any(at > killed_at for at in arrived(backend)), "an evaluation after the restart"
+    wait_for(lambda: set(queued) <= set(arrived(backend)), 60, "every queued evaluation arriving")
+    wait_for(
+        lambda: any(at > killed_at for at in arrived(backend)),
+        60,
+        "an evaluation after the restart",
     )
     delivered = set().union(*(point_times(record) for record in backend.records()))
     assert in_flight <= delivered  # never acknowledged, so sent again after the restart

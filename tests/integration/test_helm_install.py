@@ -16,8 +16,7 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,9 @@ import jsonschema
 import pytest
 import yaml
 from tests.harness.kube import ControlPlane, fake_node
+from tests.harness.kube import get_json as get
 from tests.harness.processes import REPO, Process, free_port, infra_paths, log_tail
+from tests.harness.waiting import wait_for
 
 from cxj_journey.model import Location, parse_journey
 from cxj_operator.naming import deployment_name
@@ -39,7 +40,6 @@ RELEASE, NAMESPACE = "cxj", "cxjh-system"
 FULLNAME = f"{RELEASE}-cxjourney"
 PROMETHEUS_OPERATOR = "github.com/prometheus-operator/prometheus-operator@v0.85.0"
 SERVICEMONITOR_CRD = "example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml"
-POLL_S = 0.25
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -60,29 +60,6 @@ def helm(kube: ControlPlane, *args: str, timeout: float = 300) -> subprocess.Com
     if result.returncode != 0:
         pytest.fail(f"helm {' '.join(args)} failed:\n{result.stderr}\n{result.stdout}")
     return result
-
-
-def wait_for(
-    check: Callable[[], Any], timeout: float, what: str, logs: Callable[[], str] = str
-) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(POLL_S)
-    pytest.fail(f"not {what} after {timeout:.0f}s (last: {last!r})\n{logs()}")
-
-
-def get(kube: ControlPlane, *args: str) -> Any:
-    """kubectl get ... -o json as the admin; None when it does not exist."""
-    result = kube.kubectl("get", *args, "-o", "json", check=False)
-    if result.returncode != 0:
-        if "NotFound" in result.stderr:
-            return None
-        raise RuntimeError(result.stderr)
-    return json.loads(result.stdout)
 
 
 def available(kube: ControlPlane, namespace: str, name: str) -> bool:

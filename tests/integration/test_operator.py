@@ -21,38 +21,15 @@ from typing import Any
 import pytest
 import yaml
 from tests.harness.kube import ControlPlane
+from tests.harness.kube import get_json as get
 from tests.harness.processes import REPO, Process, free_port, log_tail, port_open
+from tests.harness.waiting import wait_for
 
 RBAC = REPO / "deploy" / "rbac" / "operator.yaml"
 OPERATOR_NS = "cxj-system"
-POLL_S = 0.2
 
 
 # -- helpers ------------------------------------------------------------------------------
-def wait_for(
-    check: Callable[[], Any], timeout: float, what: str, logs: Callable[[], str] = str
-) -> Any:
-    """Polls until check returns something truthy; fails with what and the logs."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(POLL_S)
-    pytest.fail(f"not {what} after {timeout:.0f}s (last: {last!r})\n{logs()}")
-
-
-def get(kube: ControlPlane, *args: str) -> Any:
-    """kubectl get ... -o json as the admin; None when it does not exist."""
-    result = kube.kubectl("get", *args, "-o", "json", check=False)
-    if result.returncode != 0:
-        if "NotFound" in result.stderr:
-            return None
-        raise RuntimeError(result.stderr)
-    return json.loads(result.stdout)
-
-
 def apply(kube: ControlPlane, document: dict[str, Any]) -> None:
     """kubectl apply as the admin (client-side, as a user would)."""
     kube.kubectl("apply", "-f", "-", input_text=json.dumps(document))

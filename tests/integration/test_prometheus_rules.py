@@ -12,7 +12,6 @@ import json
 import shutil
 import subprocess
 import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 import pytest
 import yaml
 from tests.harness.processes import REPO, Process, free_port, log_tail, logs_dir
+from tests.harness.waiting import wait_for
 
 from cxj_export.prometheus import build_rules_file
 from cxj_journey.model import parse_journey
@@ -289,17 +289,6 @@ def api(url: str, path: str) -> Any:
     return body["data"]
 
 
-def wait_for(check: Any, timeout: float, what: str, logs: str) -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.5)
-    pytest.fail(f"not {what} after {timeout:.0f}s (last: {last!r})\n{log_tail(Path(logs))}")
-
-
 def test_prometheus_loads_and_evaluates_the_rules(prometheus: tuple[str, Process]) -> None:
     url, server = prometheus
 
@@ -312,7 +301,7 @@ def test_prometheus_loads_and_evaluates_the_rules(prometheus: tuple[str, Process
         ),
         60,
         "every rule evaluated without error",
-        str(server.log_path),
+        lambda: log_tail(server.log_path),
     )
     assert {r["type"] for r in rules} == {"recording", "alerting"}
 
@@ -321,7 +310,9 @@ def test_prometheus_loads_and_evaluates_the_rules(prometheus: tuple[str, Process
         return float(result[0]["value"][1]) if result else None
 
     # Every scrape adds one good and one failed run: an error ratio of 1/2, 100x the budget.
-    assert wait_for(burn_rate, 60, "burn rate recorded", str(server.log_path)) == pytest.approx(100)
+    assert wait_for(
+        burn_rate, 60, "burn rate recorded", lambda: log_tail(server.log_path)
+    ) == pytest.approx(100)
 
     def firing() -> set[str]:
         alerts = api(url, "/api/v1/alerts")["alerts"]
@@ -331,7 +322,7 @@ def test_prometheus_loads_and_evaluates_the_rules(prometheus: tuple[str, Process
         lambda: firing() == {"page", "ticket"} and firing(),
         60,
         "page and ticket firing",
-        str(server.log_path),
+        lambda: log_tail(server.log_path),
     )
 
 

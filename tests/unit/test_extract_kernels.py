@@ -11,7 +11,7 @@ from tests.harness.spans import RESOURCE, Recorder, StepSpec, encode
 
 from cxj_processors.extract import RunExtractor, make_decoder
 from cxj_processors.kernels.gather import COLUMNS, gather_journey_spans
-from cxj_processors.kernels.lookup import KeyTable, row_signatures, triple_signatures
+from cxj_processors.kernels.lookup import KeyTable, row_signatures, triple_signature
 from cxj_processors.runs import LAYER_HASHES, group_by_trace
 from cxj_processors.wire import SpanDecoder
 
@@ -62,13 +62,12 @@ def test_signatures_tell_rows_and_triples_apart_and_are_never_zero() -> None:
     assert rows[0] == rows[1]
     assert len(set(rows.tolist())) == 3
     assert rows.all()
-    triples = triple_signatures(
-        np.array([0, 1, 0], dtype=np.int32),
-        np.array([5, 5, 6], dtype=np.uint64),
-        np.array([0, 0, 0], dtype=np.uint64),
-    )
-    assert len(set(triples.tolist())) == 3
-    assert triples.all()
+    triples = [
+        int(triple_signature(s, np.uint64(step), np.uint64(0)))
+        for s, step in ((0, 5), (1, 5), (0, 6))
+    ]
+    assert len(set(triples)) == 3
+    assert all(triples)
 
 
 @settings(max_examples=80, deadline=None)
@@ -131,10 +130,9 @@ def test_span_selection_matches_the_reference(data: st.DataObject) -> None:
     steps = [i for i, (_, _, k) in enumerate(expected) if k != 0]
     assert measured.tolist() == steps
     assert durations.tolist() == [5e-9] * len(steps)
-    assert (
-        signatures.tolist()
-        == triple_signatures(series[steps], ids[2][steps], ids[3][steps]).tolist()
-    )
+    assert signatures.tolist() == [
+        int(triple_signature(int(series[i]), ids[2][i], ids[3][i])) for i in steps
+    ]
     assert layer.tolist() == [int(np.argmax(hashes[r, 2] == LAYER_HASHES)) for r in rows]
 
 

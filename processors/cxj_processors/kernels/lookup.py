@@ -58,17 +58,6 @@ def triple_signature(first: int, second: np.uint64, third: np.uint64) -> np.uint
 
 
 @kernel
-def triple_signatures(
-    first: npt.NDArray[np.int32], second: npt.NDArray[np.uint64], third: npt.NDArray[np.uint64]
-) -> npt.NDArray[np.uint64]:
-    """One signature per (first[i], second[i], third[i])."""
-    out = np.empty(first.shape[0], dtype=np.uint64)
-    for i in range(first.shape[0]):
-        out[i] = triple_signature(first[i], second[i], third[i])
-    return out
-
-
-@kernel
 def table_find(
     slots: npt.NDArray[np.uint64], values: npt.NDArray[np.int32], keys: npt.NDArray[np.uint64]
 ) -> tuple[npt.NDArray[np.int32], int]:
