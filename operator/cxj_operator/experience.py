@@ -27,12 +27,11 @@ from cxj_operator.experience_view import (
     OK,
     UNREACHABLE,
     Reading,
-    experience_condition,
-    experience_fields,
     needs_write,
 )
 from cxj_operator.fanout import run_all
 from cxj_operator.inventory import Key
+from cxj_operator.journey_status import apply_journey_status, carried_workload, experience_from
 from cxj_operator.kube import ObjectRef
 from cxj_operator.reconcile import Services
 
@@ -49,7 +48,7 @@ class ProcessorClient:
     def read(self, namespace: str, name: str) -> Reading:  # noqa: PLR0911 - one per outcome
         """One journey's summary, or why there is none."""
         if not self.base_url:
-            return Reading(NOT_CONFIGURED)
+            return Reading(NOT_CONFIGURED, shared=True)
         url = f"{self.base_url}/api/v1/journeys/{quote(namespace)}/{quote(name)}"
         try:
             with urllib.request.urlopen(url, timeout=self.timeout_s) as response:
@@ -59,8 +58,7 @@ class ProcessorClient:
                 return Reading(NO_TELEMETRY, detail=f"{url} answered 404")
             return Reading(UNREACHABLE, detail=f"{url} answered HTTP {error.code}")
         except (urllib.error.URLError, OSError, TimeoutError) as error:
-            reason = getattr(error, "reason", error)
-            return Reading(UNREACHABLE, detail=f"{url}: {reason}")
+            return self._unanswered(error)
         except ValueError as error:
             return Reading(UNREACHABLE, detail=f"{url} answered something other than JSON: {error}")
         summary = document.get("summary") if isinstance(document, dict) else None
@@ -68,21 +66,39 @@ class ProcessorClient:
             return Reading(UNREACHABLE, detail=f"{url} answered without a summary")
         return Reading(OK, summary=summary)
 
+    def reachable(self) -> Reading | None:
+        """None when the processor answers its health check, else why not (shared).
+
+        Asked when there is no journey whose reading would tell.
+        """
+        if not self.base_url:
+            return Reading(NOT_CONFIGURED, shared=True)
+        try:
+            with urllib.request.urlopen(f"{self.base_url}/healthz", timeout=self.timeout_s):
+                return None
+        except urllib.error.HTTPError:
+            return None  # it answers; journeys' readings will say more
+        except (urllib.error.URLError, OSError, TimeoutError) as error:
+            return self._unanswered(error)
+
+    def _unanswered(self, error: BaseException) -> Reading:
+        reason = getattr(error, "reason", error)
+        return Reading(UNREACHABLE, detail=f"{self.base_url}: {reason}", shared=True)
+
 
 def refresh_experience(services: Services, key: Key, reading: Reading) -> None:
-    """Writes a journey's experience fields and ExperienceDegraded when they changed."""
+    """Writes a journey's experience fields and ExperienceDegraded when they changed.
+
+    The write carries the reconcile's part of status unchanged (one field manager owns
+    both; see journey_status).
+    """
     record = services.inventory.record(key)
     if record is None:
         return
     with record.lock:
-        now = services.clock()
         previous = record.experience_conditions or (record.status or {}).get("conditions")
-        fields = experience_fields(
-            reading, services.config.experience.processor_url, cond.rfc3339(now)
-        )
-        condition = cond.merge(
-            previous, [experience_condition(reading)], record.generation, cond.rfc3339(now)
-        )
+        experience = experience_from(services, record, reading, cond.rfc3339(services.clock()))
+        fields, condition = experience.fields or {}, [dict(experience.condition or {})]
         written = record.experience or (record.status or {}).get("experience")
         age = time.monotonic() - record.experience_written_at
         if (
@@ -90,14 +106,11 @@ def refresh_experience(services: Services, key: Key, reading: Reading) -> None:
             and record.experience_conditions is not None
             and cond.same_decision(record.experience_conditions, condition)
         ):
+            record.reading = reading
             return
-        services.api.apply_status(
-            key[0],
-            key[1],
-            {"experience": fields, "conditions": condition},
-            naming.EXPERIENCE_FIELD_MANAGER,
-        )
-        record.experience, record.experience_conditions = fields, condition
+        workload = record.workload or carried_workload(record.status or {})
+        apply_journey_status(services, key, record, workload, experience)
+        record.reading = reading
         record.experience_written_at = time.monotonic()
     ref = ObjectRef(naming.API_VERSION, naming.KIND, key[0], key[1], record.uid)
     if cond.flipped_to(previous, condition, cond.EXPERIENCE_DEGRADED, cond.TRUE):
@@ -122,17 +135,24 @@ def sweep(
 ) -> int:
     """Refreshes every known journey once; returns how many failed to be written.
 
-    When the processor is unreachable for one journey it is taken as unreachable for the
-    rest of the sweep, so a dead processor costs one timeout, not one per journey. The
-    readings are taken one by one; the writes they lead to run concurrently on the pool.
+    When the processor does not answer for one journey it is taken as unreachable for the
+    rest of the sweep, so a dead processor costs one timeout, not one per journey. A
+    reading that holds for every journey (processor down or not configured) is kept for
+    the reconcile, so a journey created before the next sweep says so in its first status
+    write. The readings are taken one by one; the writes they lead to run concurrently on
+    the pool.
     """
-    unreachable: Reading | None = None
+    keys = services.inventory.journey_keys()
+    unreachable: Reading | None = None if keys else client.reachable()
     taken: list[tuple[Key, Reading]] = []
-    for key in services.inventory.journey_keys():
+    for key in keys:
         reading = unreachable or client.read(*key)
-        if reading.outcome == UNREACHABLE:
+        if reading.outcome in (UNREACHABLE, NOT_CONFIGURED):
             unreachable = reading
         taken.append((key, reading))
+    services.inventory.set_shared_reading(
+        unreachable if unreachable is not None and unreachable.shared else None
+    )
     if readings is not None:
         readings.extend(taken)
 

@@ -24,6 +24,9 @@ class Reading:
     outcome: str  # OK, NO_TELEMETRY, UNREACHABLE or NOT_CONFIGURED
     summary: Mapping[str, Any] | None = None
     detail: str = ""
+    # True when it holds for every journey alike: no processor configured, or none
+    # answering at all (as opposed to an error about one journey).
+    shared: bool = False
 
 
 def _percent(ratio: Any, digits: int) -> str:

@@ -35,20 +35,36 @@ class HandledSpecs(kopf.AnnotationsDiffBaseStorage):
     def build(
         self, *, body: kopf.Body, extra_fields: Iterable[Any] | None = None
     ) -> kopf.BodyEssence:
-        """The essence of an object, copied from its spec, labels and annotations only.
+        """The essence kopf compares: the object without status and system metadata.
 
-        kopf builds one for every watch event (every probe Deployment's rollout step too)
-        by deep-copying the whole object, managedFields and status included, and then
-        dropping most of it; copying only what is kept makes the same essence for less.
+        kopf builds one for every watch event of a journey (its status writes too) by
+        deep-copying the whole object, managedFields and status included, then dropping
+        most of it. This builds the same essence without copying: the kept stanzas are
+        shared with the watched object, which nothing mutates (every watch event is a
+        freshly decoded object), and only the filtered annotations are a new mapping.
         """
         if extra_fields:
             return super().build(body=body, extra_fields=extra_fields)
+        essence: dict[str, Any] = {k: v for k, v in body.items() if k not in _NOT_ESSENCE}
         metadata = body.get("metadata") or {}
-        kept = {key: value for key, value in body.items() if key not in _NOT_ESSENCE}
-        kept["metadata"] = {
-            key: metadata[key] for key in ("labels", "annotations", "name") if key in metadata
-        }
-        return super().build(body=kopf.Body(cast(kopf.RawBody, kept)))
+        kept: dict[str, Any] = {}
+        if "labels" in metadata:
+            kept["labels"] = metadata["labels"]
+        annotations = metadata.get("annotations")
+        if annotations is not None:
+            ignored = self._detect_marked_prefixes(annotations)
+            own = set(self.make_keys(self.key, body=body))
+            kept["annotations"] = {
+                key: value
+                for key, value in annotations.items()
+                if key not in own
+                and key != "kubectl.kubernetes.io/last-applied-configuration"
+                and not any(key.startswith(f"{prefix}/") for prefix in ignored)
+            }
+        if kept:
+            essence["metadata"] = kept
+        self.remove_empty_stanzas(cast(kopf.BodyEssence, essence))
+        return cast(kopf.BodyEssence, essence)
 
     def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
         """The essence handled last for this object, or None (then kopf sees a creation)."""
@@ -90,3 +106,20 @@ class RetryProgress(kopf.AnnotationsProgressStorage):
         if record.get("success") and self.fetch(key=key, body=body) is None:
             return
         super().store(key=key, record=record, body=body, patch=patch)
+
+    def clear(self, *, essence: kopf.BodyEssence) -> kopf.BodyEssence:
+        """The essence without this storage's annotations, copying only what changes.
+
+        kopf deep-copies the whole essence for every watch event to remove them; most
+        journeys carry none, and then the essence itself is the answer.
+        """
+        metadata = essence.get("metadata") or {}
+        annotations = metadata.get("annotations") or {}
+        mine = {key for key in annotations if self.prefix and key.startswith(f"{self.prefix}/")}
+        if not mine:
+            return essence
+        cleared = cast(dict[str, Any], dict(essence))
+        cleared["metadata"] = {**metadata, "annotations": dict(annotations)}
+        self.remove_annotations(cast(kopf.BodyEssence, cleared), mine)
+        self.remove_empty_stanzas(cast(kopf.BodyEssence, cleared))
+        return cast(kopf.BodyEssence, cleared)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cxj_operator import naming
+from cxj_operator.experience_view import Reading
 from cxj_operator.readiness import ProbeFacts, Verdict, probe_facts
 
 Key = tuple[str, str]  # (namespace, journey name)
@@ -31,6 +32,7 @@ class JourneyRecord:
     experience: dict[str, Any] | None = None  # status.experience as last applied
     experience_conditions: list[dict[str, Any]] | None = None
     experience_written_at: float = 0.0
+    reading: Reading | None = None  # the processor reading status.experience was made from
     reported: str | None = None  # the warning last sent as an Event, to send each once
     body: Mapping[str, Any] | None = None  # the latest watched object, for incident delivery
     # Held by a reconcile for its whole run, so nothing prunes or writes status midway.
@@ -52,6 +54,7 @@ class Inventory:
         self._probes: defaultdict[Key, dict[str, ProbeFacts]] = defaultdict(dict)
         self._versions: defaultdict[Key, dict[tuple[str, str], tuple[str, Any]]] = defaultdict(dict)
         self._dirty: set[Key] = set()
+        self._shared: Reading | None = None
 
     def observe_journey(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         """Records a journey's watch event; DELETED forgets it."""
@@ -147,6 +150,20 @@ class Inventory:
             before = versions.get(name)
             versions[name] = child_version(child)
             return before
+
+    def set_shared_reading(self, reading: Reading | None) -> None:
+        """Records what the last experience sweep found for every journey alike.
+
+        That is the processor unreachable or not configured; None when readings differ by
+        journey.
+        """
+        with self._lock:
+            self._shared = reading
+
+    def shared_reading(self) -> Reading | None:
+        """The reading every journey shares since the last sweep, if there is one."""
+        with self._lock:
+            return self._shared
 
     def mark_dirty(self, key: Key) -> None:
         """Notes that a journey's readiness changed and its status should be rewritten."""

@@ -9,9 +9,6 @@ KIND = "CxJourney"
 API_VERSION = f"{GROUP}/{VERSION}"
 
 FIELD_MANAGER = "cxj-operator"
-# The experience summary and its condition are owned by a second field manager, so the
-# reconcile's status apply and the experience poller's never remove each other's fields.
-EXPERIENCE_FIELD_MANAGER = "cxj-operator-experience"
 EVENT_SOURCE = "cxj-operator"
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"

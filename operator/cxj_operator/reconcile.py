@@ -20,6 +20,7 @@ from cxj_operator.builders import BuildParams, build_children
 from cxj_operator.conditions import READY, find, rfc3339, same_decision
 from cxj_operator.fanout import run_all
 from cxj_operator.inventory import JourneyRecord, Key, child_version
+from cxj_operator.journey_status import apply_journey_status, current_experience
 from cxj_operator.kube import Applied, ObjectRef
 from cxj_operator.placement import impossible_locations
 from cxj_operator.readiness import FAILED, HONOURED, INVALID, Verdict, workload_status
@@ -197,9 +198,8 @@ def write_workload_status(services: Services, key: Key, verdict: Verdict | None 
         if verdict is None or verdict.uid != record.uid:
             return  # not reconciled by this process yet: the reconcile will write it
         previous = (record.workload or record.status or {}).get("conditions")
-        status = workload_status(
-            verdict, services.inventory.probes(key), previous, rfc3339(services.clock())
-        )
+        stamp = rfc3339(services.clock())
+        status = workload_status(verdict, services.inventory.probes(key), previous, stamp)
         written = record.workload
         if written is not None and _same_status(written, status):
             record.settling_since = None
@@ -211,7 +211,8 @@ def write_workload_status(services: Services, key: Key, verdict: Verdict | None 
             if now - record.settling_since < services.settle_s:
                 services.inventory.mark_dirty(key)  # looked at again by the next flush
                 return
-        services.api.apply_status(key[0], key[1], status, naming.FIELD_MANAGER)
+        experience = current_experience(services, record, stamp)
+        apply_journey_status(services, key, record, status, experience)
         record.workload = status
         record.settling_since = None
 

@@ -35,6 +35,21 @@ JOURNEY: dict[str, Any] = {
     "status": {"observedGeneration": 3},
 }
 NO_SPEC: dict[str, Any] = {"metadata": {"name": "bare", "uid": "b1", "labels": {"a": "b"}}}
+ANNOTATED: dict[str, Any] = {
+    **JOURNEY,
+    "metadata": {
+        **JOURNEY["metadata"],
+        "labels": {},
+        "annotations": {
+            "kubectl.kubernetes.io/last-applied-configuration": "{}",
+            "kopf.zalando.org/last-handled-configuration": "{}",
+            "other.example/kopf-managed": "yes",
+            "other.example/reconcile": "{}",
+            "cxjourney.dev/reconcile": '{"retries": 1}',
+            "team": "contact-center",
+        },
+    },
+}
 
 
 @pytest.mark.parametrize(
@@ -43,6 +58,7 @@ NO_SPEC: dict[str, Any] = {"metadata": {"name": "bare", "uid": "b1", "labels": {
         pytest.param(DEPLOYMENT, id="deployment-with-managed-fields-and-status"),
         pytest.param(JOURNEY, id="journey-without-annotations"),
         pytest.param(NO_SPEC, id="object-without-spec"),
+        pytest.param(ANNOTATED, id="other-operators-annotations-and-empty-labels"),
     ],
 )
 def test_the_essence_is_the_one_kopf_compares(body: dict[str, Any]) -> None:
@@ -50,7 +66,12 @@ def test_the_essence_is_the_one_kopf_compares(body: dict[str, Any]) -> None:
         prefix="cxjourney.dev", key="last-handled-configuration"
     )
     wrapped = kopf.Body(body)  # type: ignore[arg-type]
-    assert HandledSpecs().build(body=wrapped) == kopfs.build(body=wrapped)
+    essence = HandledSpecs().build(body=wrapped)
+    assert essence == kopfs.build(body=wrapped)
+    # and with this operator's retry progress cleared, as kopf compares them
+    progress = kopf.AnnotationsProgressStorage(prefix="cxjourney.dev")
+    assert RetryProgress().clear(essence=essence) == progress.clear(essence=essence)
+    assert essence == kopfs.build(body=wrapped)  # clearing left the essence as it was
 
 
 def test_the_handled_spec_is_remembered_by_uid_and_never_patched() -> None:

@@ -24,7 +24,8 @@ from cxj_operator.experience_view import (
     experience_fields,
 )
 from cxj_operator.inventory import Inventory
-from cxj_operator.reconcile import Services
+from cxj_operator.readiness import HONOURED, Verdict
+from cxj_operator.reconcile import Services, write_workload_status
 
 NOW = "2026-01-01T00:00:00Z"
 SUMMARY = {
@@ -201,7 +202,7 @@ def test_unchanged_summary_is_not_rewritten_and_flips_post_events() -> None:
     refresh_experience(services, key, Reading(OK, {**SUMMARY, "firing": []}))
     refresh_experience(services, key, Reading(OK, {**SUMMARY, "firing": []}))
     assert len(api.applied) == 1
-    assert api.applied[0]["manager"] == "cxj-operator-experience"
+    assert api.applied[0]["manager"] == "cxj-operator"
     (written,) = api.applied[0]["status"]["conditions"]
     assert (written["type"], written["status"], written["observedGeneration"]) == (
         "ExperienceDegraded",
@@ -236,3 +237,99 @@ def test_a_dead_processor_costs_one_attempt_per_sweep() -> None:
     sources = {a["status"]["experience"]["source"] for a in api.applied}
     assert sources == {"processor unreachable: timed out"}
     assert len(api.applied) == 2
+
+
+# -- one status apply carries both parts ---------------------------------------------------
+def test_an_experience_write_carries_the_reconciles_part_as_status_has_it() -> None:
+    api = FakeApi()
+    services = _services(api)
+    key = ("cc", "voice")
+    ready = {"type": "Ready", "status": "True", "reason": "ProbesReady", "message": "ok"}
+    services.inventory.observe_journey(
+        "MODIFIED",
+        {
+            "metadata": {"namespace": "cc", "name": "voice", "uid": "u1", "generation": 2},
+            "status": {
+                "observedGeneration": 2,
+                "locations": [{"name": "hq"}],
+                "conditions": [ready],
+            },
+        },
+    )
+    refresh_experience(services, key, Reading(OK, {**SUMMARY, "firing": []}))
+    (written,) = api.applied
+    status = written["status"]
+    # Leaving the reconcile's fields out of this manager's apply would remove them.
+    assert status["observedGeneration"] == 2
+    assert status["locations"] == [{"name": "hq"}]
+    assert [c["type"] for c in status["conditions"]] == ["Ready", "ExperienceDegraded"]
+    assert status["experience"]["score"] == 72
+
+
+def test_a_dead_processor_is_in_a_new_journeys_first_status_write_and_not_written_again() -> None:
+    api = FakeApi()
+    services = _services(api)
+    services.inventory.observe_journey(
+        "DELETED", {"metadata": {"namespace": "cc", "name": "voice", "uid": "u1"}}
+    )
+    dead = ProcessorClient(f"http://127.0.0.1:{free_port()}", timeout_s=2)
+    # No journey yet: the sweep asks the processor's health check instead.
+    assert sweep(services, dead) == 0
+    shared = services.inventory.shared_reading()
+    assert shared is not None
+    assert (shared.outcome, shared.shared) == (UNREACHABLE, True)
+
+    key = ("cc", "chat")
+    services.inventory.observe_journey(
+        "ADDED", {"metadata": {"namespace": "cc", "name": "chat", "uid": "u2", "generation": 1}}
+    )
+    services.inventory.set_verdict(key, Verdict(1, "u2", HONOURED, "", (("hq", 1),)))
+    write_workload_status(services, key)
+    (first,) = api.applied
+    conditions = {c["type"]: c for c in first["status"]["conditions"]}
+    assert conditions["Ready"]["status"] == "False"
+    assert conditions["ExperienceDegraded"]["reason"] == "ProcessorUnreachable"
+    assert first["status"]["experience"]["source"].startswith("processor unreachable: http://")
+
+    # The next sweep finds the same: nothing to write.
+    assert sweep(services, dead) == 0
+    assert len(api.applied) == 1
+
+
+def test_a_workload_write_keeps_the_journeys_last_reading() -> None:
+    api = FakeApi()
+    services = _services(api)
+    key = ("cc", "voice")
+    refresh_experience(services, key, Reading(OK, SUMMARY))
+    services.inventory.set_verdict(key, Verdict(2, "u1", HONOURED, "", (("hq", 1),)))
+    write_workload_status(services, key)
+    assert len(api.applied) == 2
+    status = api.applied[1]["status"]
+    assert status["experience"] == api.applied[0]["status"]["experience"]
+    experience = next(c for c in status["conditions"] if c["type"] == "ExperienceDegraded")
+    assert (experience["status"], experience["reason"]) == ("True", "BurnRateAlertFiring")
+    assert {c["type"] for c in status["conditions"]} == {
+        "Ready",
+        "Progressing",
+        "Degraded",
+        "ExperienceDegraded",
+    }
+
+
+def test_after_a_restart_a_workload_write_carries_the_experience_status_has() -> None:
+    api = FakeApi()
+    services = _services(api)
+    key = ("cc", "voice")
+    before = {"type": "ExperienceDegraded", "status": "False", "reason": "WithinBudget"}
+    services.inventory.observe_journey(
+        "MODIFIED",
+        {
+            "metadata": {"namespace": "cc", "name": "voice", "uid": "u1", "generation": 2},
+            "status": {"experience": {"score": 90}, "conditions": [before]},
+        },
+    )
+    services.inventory.set_verdict(key, Verdict(2, "u1", HONOURED, "", (("hq", 1),)))
+    write_workload_status(services, key)
+    (written,) = api.applied
+    assert written["status"]["experience"] == {"score": 90}
+    assert before in written["status"]["conditions"]
