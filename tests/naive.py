@@ -125,9 +125,9 @@ def mos_p10(values: Sequence[float]) -> float:
     return 1.0 + (index + 0.5) / 10
 
 
-def availability_points(success_ratio: float, objective: float) -> float:
+def availability_points(good_ratio: float, objective: float) -> float:
     """100 - 10·b up to the budget, then 90·(1 - ln b / ln b_max), b = error / budget."""
-    b = (1 - success_ratio) / (1 - objective)
+    b = (1 - good_ratio) / (1 - objective)
     if b <= 1:
         return 100 - 10 * b
     b_max = 1 / (1 - objective)
@@ -148,10 +148,10 @@ def voice_points(mos: float) -> float:
 
 
 def experience_score(
-    success_ratio: float, objective: float, apdex_value: float, mos: float, weights: Sequence[int]
+    good_ratio: float, objective: float, apdex_value: float, mos: float, weights: Sequence[int]
 ) -> float:
     """Weighted mean of the parts that have data and a positive weight."""
-    parts = [(weights[0], availability_points(success_ratio, objective))]
+    parts = [(weights[0], availability_points(good_ratio, objective))]
     parts.append((weights[1], min(max(apdex_value, 0.0), 1.0) * 100))
     if not math.isnan(mos):
         parts.append((weights[2], voice_points(mos)))
@@ -350,10 +350,10 @@ class NaiveStore:
         }
         apdex_hour = apdex([r.apdex_class for r in hour])
         if hour:
-            success = sum(1 for r in hour if r.outcome != OUTCOME_FAILURE) / len(hour)
+            good = sum(1 for r in hour if r.outcome == OUTCOME_SUCCESS) / len(hour)
             voiced = [m for m in mean.values() if not math.isnan(m)]
             score = experience_score(
-                success,
+                good,
                 contract.objective,
                 apdex_hour,
                 min(voiced) if voiced else math.nan,

@@ -83,16 +83,16 @@ def mos_quantile(histogram: npt.NDArray[np.int64] | Sequence[int], q: float) -> 
     return mos_bin_midpoint(MOS_BINS - 1)
 
 
-def availability_points(success_ratio: float, objective: float) -> float:
-    """0-100 points for the share of runs that did not fail.
+def availability_points(good_ratio: float, objective: float) -> float:
+    """0-100 points for the share of good runs (as the SLO counts them).
 
     With b = (1 - success) / (1 - objective), the share of the error budget the hour burns:
     100 - 10·b while b ≤ 1 (meeting the objective scores 90-100), then 90·(1 - ln b / ln b_max)
     where b_max = 1 / (1 - objective) is total failure, so points fall by the same amount for
-    each doubling of the burn rate and reach 0 only when every run failed.
+    each doubling of the burn rate and reach 0 only when no run was good.
     """
     budget = 1.0 - objective
-    burn = max(0.0, 1.0 - success_ratio) / budget
+    burn = max(0.0, 1.0 - good_ratio) / budget
     if burn <= 1.0:
         return 100.0 - (100.0 - AVAILABILITY_AT_OBJECTIVE) * burn
     worst = 1.0 / budget
@@ -118,7 +118,7 @@ def voice_points(mos: float) -> float:
 
 def experience_score(
     *,
-    success_ratio: float,
+    good_ratio: float,
     objective: float,
     apdex_value: float,
     voice_mos: float,
@@ -132,7 +132,7 @@ def experience_score(
     out. NaN when no part with a positive weight has data.
     """
     parts = [
-        (weight_availability, availability_points(success_ratio, objective)),
+        (weight_availability, availability_points(good_ratio, objective)),
         (weight_responsiveness, responsiveness_points(apdex_value)),
     ]
     if not math.isnan(voice_mos):
@@ -147,21 +147,22 @@ def experience_score(
 def hour_score(
     *,
     runs: int,
-    failed: int,
+    good: int,
     apdex_hour: float,
     mos_mean: Mapping[str, float],
     contract: SeriesContract,
 ) -> float:
     """The experience score of the last hour; NaN without runs.
 
-    Availability is the share of runs that did not fail, responsiveness the hour's Apdex, and
-    voice the mean MOS of the worse direction that has samples (none: voice drops out).
+    Availability is the share of good runs (succeeded, every step within its threshold, MOS
+    at target: the SLO's definition), responsiveness the hour's Apdex, and voice the mean
+    MOS of the worse direction that has samples (none: voice drops out).
     """
     if runs <= 0:
         return math.nan
     voiced = [m for m in mos_mean.values() if not math.isnan(m)]
     return experience_score(
-        success_ratio=(runs - failed) / runs,
+        good_ratio=good / runs,
         objective=contract.objective,
         apdex_value=apdex_hour,
         voice_mos=min(voiced) if voiced else math.nan,

@@ -23,7 +23,7 @@ class WindowTotals:
     timeslices: bool
     apdex_counts: dict[str, tuple[int, int, int]]  # (satisfied, tolerating, runs): 5m, 1h, 1d
     hour_runs: int
-    hour_failed: int
+    hour_good: int  # runs of the hour that met the SLO's definition of good
     bad_by_layer: tuple[int, ...]  # attributed degraded and failed runs of the hour, by layer
     mos_hist: npt.NDArray[np.int64]  # (direction, bin) over the hour
     mos_sums: tuple[float, float]
@@ -58,7 +58,7 @@ def series_status(totals: WindowTotals, contract: SeriesContract) -> SeriesStatu
         attribution=scoring.attribution_shares(totals.bad_by_layer),
         score=scoring.hour_score(
             runs=totals.hour_runs,
-            failed=totals.hour_failed,
+            good=totals.hour_good,
             apdex_hour=apdex["1h"],
             mos_mean=mos_mean,
             contract=contract,

@@ -33,6 +33,7 @@ from cxj_processors.window_status import WindowTotals, series_status
 RECENT_SPAN_S = 3600  # the hour behind Apdex 1h, attribution, voice and the score
 # Burn-rate windows read from the fine ring, and those read from the coarse ring.
 FINE = ("5m", "30m", "1h", "2h", "6h")
+FINE_HOUR = FINE.index("1h")
 COARSE = {"1d": 86400, "3d": 259200}
 
 _RUN_COLUMNS = (
@@ -269,8 +270,8 @@ class WindowStore:
                 "1h": _apdex_counts(hour, L.RECENT_SATISFIED, L.RECENT_TOLERATING, L.RECENT_RUNS),
                 "1d": _apdex_counts(day, L.COARSE_SATISFIED, L.COARSE_TOLERATING, L.COARSE_RUNS),
             },
-            hour_runs=int(hour[L.RECENT_RUNS - 1]),
-            hour_failed=int(hour[L.RECENT_FAILED - 1]),
+            hour_runs=int(fine[FINE_HOUR, L.FINE_RUNS - 1]),
+            hour_good=int(fine[FINE_HOUR, L.FINE_GOOD - 1]),
             bad_by_layer=tuple(hour[L.RECENT_BAD_LAYER - 1 : L.RECENT_BAD_LAYER + 3].tolist()),
             mos_hist=hist,
             mos_sums=(float(mos_sums[0]), float(mos_sums[1])),

@@ -134,7 +134,7 @@ def test_score_equals_the_naive_reference_and_stays_in_0_100(
     *, success: float, objective: float, apdex: float, mos: float, weights: tuple[int, int, int]
 ) -> None:
     ours = scoring.experience_score(
-        success_ratio=success, objective=objective, apdex_value=apdex, voice_mos=mos,
+        good_ratio=success, objective=objective, apdex_value=apdex, voice_mos=mos,
         weight_availability=weights[0], weight_responsiveness=weights[1], weight_voice=weights[2],
     )  # fmt: skip
     theirs = naive.experience_score(success, objective, apdex, mos, weights)
@@ -203,12 +203,12 @@ def test_meeting_the_objective_scores_at_least_90_and_missing_it_less(
 
 def test_voice_is_ignored_without_voice_data_and_no_weight_means_no_score() -> None:
     without_voice = scoring.experience_score(
-        success_ratio=1.0, objective=0.99, apdex_value=0.5, voice_mos=math.nan,
+        good_ratio=1.0, objective=0.99, apdex_value=0.5, voice_mos=math.nan,
         weight_availability=50, weight_responsiveness=50, weight_voice=100,
     )  # fmt: skip
     assert without_voice == pytest.approx(75.0)
     only_voice_weighted = scoring.experience_score(
-        success_ratio=1.0, objective=0.99, apdex_value=0.5, voice_mos=math.nan,
+        good_ratio=1.0, objective=0.99, apdex_value=0.5, voice_mos=math.nan,
         weight_availability=0, weight_responsiveness=0, weight_voice=100,
     )  # fmt: skip
     assert math.isnan(only_voice_weighted)
@@ -218,6 +218,6 @@ def _score(
     success: float, objective: float, apdex: float, mos: float, weights: tuple[int, int, int]
 ) -> float:
     return scoring.experience_score(
-        success_ratio=success, objective=objective, apdex_value=apdex, voice_mos=mos,
+        good_ratio=success, objective=objective, apdex_value=apdex, voice_mos=mos,
         weight_availability=weights[0], weight_responsiveness=weights[1], weight_voice=weights[2],
     )  # fmt: skip

@@ -251,6 +251,20 @@ def test_a_page_fires_when_the_last_hour_fails() -> None:
     assert status.score < 10
 
 
+def test_runs_that_complete_but_break_a_step_threshold_cost_the_score_as_they_cost_budget() -> None:
+    store = WindowStore()
+    # Every run of the hour completed fast (Apdex satisfied) but was degraded: a step over
+    # its threshold makes a run bad for the SLO, and for the score's availability part too.
+    rows = [{"end_s": NOW - 60 * i, "outcome": OUTCOME_DEGRADED, "duration_s": 0.2}
+            for i in range(60)]  # fmt: skip
+    store.add(records(rows), CONTRACTS, NOW)
+    status = store.evaluate(0, OCCURRENCES, NOW)
+    assert status.alerts["page"]
+    assert status.apdex["1h"] == 1.0
+    # availability 0 points (no good run) x 50, responsiveness 100 points x 30, no voice
+    assert status.score == pytest.approx(30 * 100 / 80)
+
+
 def test_timeslices_count_slices_with_runs_and_judge_each_by_its_good_share() -> None:
     store = WindowStore()
     # Three 5-minute slices: 10 of 10 good; 9 of 10 good (meets 90 %); 8 of 10 good.
