@@ -9,7 +9,7 @@ DNS server as the resolver (the system resolver is off the machine).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,6 +110,17 @@ class Probe:
         return list(self.spans.get_finished_spans())
 
 
+OPEN_TELEMETRY: list[Telemetry] = []
+
+
+@pytest.fixture(autouse=True)
+def _shut_telemetry_down() -> Iterator[None]:
+    """Each test's providers are shut down after it, so no exporter thread outlives it."""
+    yield
+    while OPEN_TELEMETRY:
+        OPEN_TELEMETRY.pop().shutdown(timeout_ms=1000)
+
+
 def probe(journey: Journey) -> Probe:
     location = journey.locations[0].name
     spans = InMemorySpanExporter()
@@ -126,6 +137,7 @@ def probe(journey: Journey) -> Probe:
         executors=EXECUTORS,
         secrets=lambda name, key: CREDENTIALS,
     )
+    OPEN_TELEMETRY.append(telemetry)
     return Probe(journey, runner, spans, telemetry)
 
 
