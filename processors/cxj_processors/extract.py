@@ -164,11 +164,13 @@ class RunExtractor:
         self.baselines = baselines or RobustBaselines()
         self._pending: SpanRows | None = None
         self._lock = threading.Lock()
+        self.contracts_version = 0  # moves whenever series_id registers or updates a series
 
     def series_id(
         self, key: SeriesKey, journey_type: str, contract: SeriesContract, revision: str
     ) -> int:
         """Returns the dense id of a series, registering it or updating its contract."""
+        self.contracts_version += 1
         index = self._series_ids.get(key)
         if index is None:
             index = len(self.series)

@@ -330,10 +330,16 @@ class _Contracts(Sequence[SeriesContract]):
     """The extractor's series contracts as a sequence, without copying them per batch."""
 
     def __init__(self, extractor: RunExtractor) -> None:
+        self._extractor = extractor
         self._series = extractor.series
 
     def __len__(self) -> int:
         return len(self._series)
+
+    @property
+    def version(self) -> int:
+        """Moves whenever a series is registered or its contract replaced."""
+        return self._extractor.contracts_version
 
     @overload
     def __getitem__(self, index: int) -> SeriesContract: ...

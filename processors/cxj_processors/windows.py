@@ -76,6 +76,10 @@ class WindowStore:
         self.geometry[L.GEO_FUTURE_SKEW_S] = future_skew_s
         self._series = 0
         self._bound: dict[int, SeriesContract] = {}  # the contract each series is bound to
+        # Series whose binding was checked against contracts of `_checked_version` (see
+        # _bind_contracts); None: the contracts given carry no version, check every add.
+        self._checked = np.zeros(0, dtype=np.bool_)
+        self._checked_version: int | None = None
         self._allocate(0)
         seconds = dict(zip(WINDOWS, WINDOW_SECONDS, strict=True))
         self._fine_lengths = np.array([seconds[n] // fine_bucket_s for n in FINE], dtype=np.int64)
@@ -125,6 +129,7 @@ class WindowStore:
         self._allocate(n)
         self._series = n
         self._bound.clear()  # contracts are bound again by the next add
+        self._checked_version = None
         self.fine[:] = arrays["fine"]
         self.recent[:] = arrays["recent"]
         self.mos_hist[:] = arrays["mos_hist"]
@@ -178,11 +183,7 @@ class WindowStore:
         if lowest < 0:
             raise ValueError(f"RunRecords.series: ids must be >= 0, got {lowest}")
         self._ensure_series(int(series.max()) + 1)
-        for index in np.unique(series).tolist():
-            contract = _contract_of(contracts, index)
-            if self._bound.get(index) is not contract:  # a series' contract rarely changes
-                self._bind_contract(index, contract)
-                self._bound[index] = contract
+        self._bind_contracts(series, contracts)
         stats = np.zeros(L.STAT_SIZE, dtype=np.int64)
         add_runs(
             self.fine, self.recent, self.mos_hist, self.mos_sum, self.coarse,
@@ -199,6 +200,30 @@ class WindowStore:
             future_dropped=int(stats[L.STAT_FUTURE]),
             invalid_dropped=int(stats[L.STAT_INVALID]),
         )
+
+    def _bind_contracts(
+        self, series: npt.NDArray[np.int32], contracts: Sequence[SeriesContract]
+    ) -> None:
+        """Binds each series of a batch to its contract when that contract is new to it.
+
+        Contracts that carry a `version` (which moves whenever any contract changes) are
+        checked once per series and version, so the steady state costs no Python per series.
+        """
+        version = getattr(contracts, "version", None)
+        if version is None or version != self._checked_version:
+            self._checked = np.zeros(self._series, dtype=np.bool_)
+            self._checked_version = version
+        elif self._checked.shape[0] < self._series:
+            grown = np.zeros(self._series, dtype=np.bool_)
+            grown[: self._checked.shape[0]] = self._checked
+            self._checked = grown
+        unique = np.unique(series)
+        for index in unique[~self._checked[unique]].tolist():
+            contract = _contract_of(contracts, index)
+            if self._bound.get(index) is not contract:  # a series' contract rarely changes
+                self._bind_contract(index, contract)
+                self._bound[index] = contract
+            self._checked[index] = True
 
     def _bind_contract(self, series: int, contract: SeriesContract) -> None:
         if not contract.apdex_t_s > 0:

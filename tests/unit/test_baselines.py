@@ -12,7 +12,9 @@ from tests.naive import NaiveBaselines
 
 from cxj_processors.baselines import RobustBaselines, attribute_runs
 
-VALUE = st.one_of(st.floats(0.0, 10.0), st.just(math.nan), st.floats(1e3, 1e4))
+VALUE = st.one_of(
+    st.floats(0.0, 10.0), st.just(math.nan), st.floats(1e3, 1e4), st.sampled_from([0.25, 0.5, 1.0])
+)  # the last: ties in the windows
 
 
 @settings(max_examples=80, deadline=None)

@@ -363,3 +363,25 @@ def test_kernels_give_the_same_answers_with_jit_disabled() -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip() == "same"
+
+
+class _Versioned(list[SeriesContract]):
+    """Contracts with a version that moves whenever one changes, as the pipeline passes them."""
+
+    version = 0
+
+
+def test_versioned_contracts_bind_each_series_once_and_again_when_one_changes() -> None:
+    assert OCCURRENCES.apdex_t_s != MINUTE_SLICES_ONE_DAY.apdex_t_s
+    store = WindowStore()
+    contracts = _Versioned([OCCURRENCES, OCCURRENCES])
+    contracts.version = 1
+    store.add(records([{"series": 0}]), contracts, NOW)  # series 1 known, no run of it yet
+    store.add(records([{"series": 1}]), contracts, NOW)  # same version: still bound
+    assert store.apdex_t_s[1] == OCCURRENCES.apdex_t_s
+    contracts[0] = MINUTE_SLICES_ONE_DAY
+    contracts.version = 2
+    store.add(records([{"series": 0}]), contracts, NOW)
+    assert store.apdex_t_s[0] == MINUTE_SLICES_ONE_DAY.apdex_t_s
+    status = store.evaluate(0, MINUTE_SLICES_ONE_DAY, NOW)
+    assert status.apdex_t_s == MINUTE_SLICES_ONE_DAY.apdex_t_s

@@ -11,50 +11,74 @@ MAD_TO_SIGMA = 1.4826  # MAD of a normal distribution times this is its standard
 
 
 @inlined
-def _deviation_median(ordered: npt.NDArray[np.float32], count: int, median: float) -> float:
-    """Median of |x - median| over ordered[:count], which is sorted ascending.
+def _deviation_median(
+    ordered: npt.NDArray[np.float32], component: int, count: int, median: float
+) -> float:
+    """Median of |x - median| over ordered[component, :count], which is sorted ascending.
 
     Deviations grow outward from the median on both sides, so merging the two sides picks
-    them in ascending order; the walk stops at the middle: O(count), no sort.
+    them in ascending order; the walk starts at the median and stops halfway: O(count), no
+    sort.
     """
-    right = 0
-    while right < count and ordered[right] < median:
-        right += 1
+    right = count // 2  # the first value >= median is here or just below
+    while right > 0 and ordered[component, right - 1] >= median:
+        right -= 1
     left = right - 1
     lower = upper = 0.0
     for _ in range(count // 2 + 1):
         take_left = left >= 0 and (
             right >= count
-            or median - np.float64(ordered[left]) <= np.float64(ordered[right]) - median
+            or median - np.float64(ordered[component, left])
+            <= np.float64(ordered[component, right]) - median
         )
         if take_left:
-            deviation = median - np.float64(ordered[left])
+            deviation = median - np.float64(ordered[component, left])
             left -= 1
         else:
-            deviation = np.float64(ordered[right]) - median
+            deviation = np.float64(ordered[component, right]) - median
             right += 1
         lower, upper = upper, deviation
     return upper if count % 2 == 1 else (lower + upper) / 2.0
 
 
 @inlined
-def _replace_ordered(
-    ordered: npt.NDArray[np.float32], count: int, old: np.float32, new: np.float32, full: bool
+def _rank(ordered: npt.NDArray[np.float32], component: int, count: int, value: np.float32) -> int:
+    """How many of ordered[component, :count] are below value (a branch-free count)."""
+    below = 0
+    for k in range(count):
+        below += ordered[component, k] < value
+    return below
+
+
+@inlined
+def _replace_ordered(  # noqa: PLR0917 - kernels take their arrays positionally
+    ordered: npt.NDArray[np.float32],
+    component: int,
+    count: int,
+    old: np.float32,
+    new: np.float32,
+    full: bool,
 ) -> None:
-    """Keeps ordered[:count] sorted: removes `old` (when the window is full), inserts `new`."""
-    size = count
-    if full:
-        at = 0
-        while at < size - 1 and ordered[at] != old:
-            at += 1
-        for k in range(at, size - 1):
-            ordered[k] = ordered[k + 1]
-        size -= 1
-    at = size
-    while at > 0 and ordered[at - 1] > new:
-        ordered[at] = ordered[at - 1]
+    """Keeps ordered[component, :count] sorted: removes `old` (when full), inserts `new`.
+
+    Both places are found by counting (no data-dependent branch); only the values between
+    them move, by one.
+    """
+    at = _rank(ordered, component, count, new)
+    if not full:
+        for k in range(count, at, -1):
+            ordered[component, k] = ordered[component, k - 1]
+        ordered[component, at] = new
+        return
+    gone = _rank(ordered, component, count, old)  # old's place (its first copy)
+    if gone < at:  # old is below new: the values between move down
         at -= 1
-    ordered[at] = new
+        for k in range(gone, at):
+            ordered[component, k] = ordered[component, k + 1]
+    else:  # old is at or above new: the values between move up
+        for k in range(gone, at, -1):
+            ordered[component, k] = ordered[component, k - 1]
+    ordered[component, at] = new
 
 
 @kernel
@@ -83,14 +107,16 @@ def score_components(  # noqa: PLR0917 - kernels take their arrays positionally
         component = ids[i]
         value = values[i]
         count = min(seen[component], window)
-        row = ordered[component]
         if count >= min_samples and np.isfinite(value):
             middle = count // 2
             if count % 2 == 1:
-                median = np.float64(row[middle])
+                median = np.float64(ordered[component, middle])
             else:
-                median = (np.float64(row[middle - 1]) + np.float64(row[middle])) / 2.0
-            mad = _deviation_median(row, count, median)
+                median = (
+                    np.float64(ordered[component, middle - 1])
+                    + np.float64(ordered[component, middle])
+                ) / 2.0
+            mad = _deviation_median(ordered, component, count, median)
             floor = max(floor_abs, floor_rel * abs(median))
             out[i] = (value - median) / (MAD_TO_SIGMA * mad + floor)
         else:
@@ -98,7 +124,8 @@ def score_components(  # noqa: PLR0917 - kernels take their arrays positionally
         if update and np.isfinite(value):
             slot = seen[component] % window
             learnt = np.float32(value)
-            _replace_ordered(row, count, history[component, slot], learnt, count == window)
+            old = history[component, slot]
+            _replace_ordered(ordered, component, count, old, learnt, count == window)
             history[component, slot] = learnt
             seen[component] += 1
     return out
