@@ -217,8 +217,10 @@ class WindowStore:
             grown = np.zeros(self._series, dtype=np.bool_)
             grown[: self._checked.shape[0]] = self._checked
             self._checked = grown
-        unique = np.unique(series)
-        for index in unique[~self._checked[unique]].tolist():
+        unchecked = series[~self._checked[series]]
+        if unchecked.shape[0] == 0:
+            return  # the steady state
+        for index in np.unique(unchecked).tolist():
             contract = _contract_of(contracts, index)
             if self._bound.get(index) is not contract:  # a series' contract rarely changes
                 self._bind_contract(index, contract)
