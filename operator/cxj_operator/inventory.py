@@ -33,10 +33,19 @@ class JourneyRecord:
     experience_conditions: list[dict[str, Any]] | None = None
     experience_written_at: float = 0.0
     reading: Reading | None = None  # the processor reading status.experience was made from
+    # Status fields are still owned by an earlier release's experience field manager.
+    legacy_owner: bool = False
     reported: str | None = None  # the warning last sent as an Event, to send each once
     body: Mapping[str, Any] | None = None  # the latest watched object, for incident delivery
     # Held by a reconcile for its whole run, so nothing prunes or writes status midway.
     lock: threading.RLock = field(default_factory=threading.RLock)
+
+
+def _legacy_owner(metadata: Mapping[str, Any]) -> bool:
+    return any(
+        entry.get("manager") == naming.LEGACY_EXPERIENCE_MANAGER
+        for entry in metadata.get("managedFields") or ()
+    )
 
 
 def child_version(child: Mapping[str, Any]) -> tuple[str, Any]:
@@ -75,6 +84,7 @@ class Inventory:
             else:
                 record.generation = int(metadata.get("generation", 0))
                 record.status = body.get("status") or {}
+            record.legacy_owner = _legacy_owner(metadata)
             record.body = {
                 "apiVersion": body.get("apiVersion"),
                 "kind": body.get("kind"),

@@ -102,6 +102,11 @@ def apply_journey_status(
     The caller holds the record's lock and records the workload part itself.
     """
     services.api.apply_status(key[0], key[1], compose(workload, experience), naming.FIELD_MANAGER)
+    if record.legacy_owner:
+        # An empty apply by the earlier manager gives up what it owned; the fields stay,
+        # owned by this manager alone, so a field it drops later is removed, not left stale.
+        services.api.apply_status(key[0], key[1], None, naming.LEGACY_EXPERIENCE_MANAGER)
+        record.legacy_owner = False
     if experience.fields is not None:
         record.experience = dict(experience.fields)
     if experience.condition is not None:

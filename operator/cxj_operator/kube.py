@@ -222,15 +222,20 @@ class KubeApi:
 
     # -- the journey --------------------------------------------------------------------
     def apply_status(
-        self, namespace: str, name: str, status: Mapping[str, Any], manager: str
+        self, namespace: str, name: str, status: Mapping[str, Any] | None, manager: str
     ) -> dict[str, Any]:
-        """Server-side applies a journey's status fields owned by one field manager."""
-        body = {
+        """Server-side applies a journey's status fields owned by one field manager.
+
+        None applies no status at all: the manager gives up every status field it owned
+        (fields another manager also owns stay).
+        """
+        body: dict[str, Any] = {
             "apiVersion": naming.API_VERSION,
             "kind": naming.KIND,
             "metadata": {"name": name, "namespace": namespace},
-            "status": status,
         }
+        if status is not None:
+            body["status"] = status
         path = collection_path(naming.API_VERSION, naming.KIND, namespace)
         return self.request(
             "PATCH",

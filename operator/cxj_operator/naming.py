@@ -9,6 +9,9 @@ KIND = "CxJourney"
 API_VERSION = f"{GROUP}/{VERSION}"
 
 FIELD_MANAGER = "cxj-operator"
+# Earlier releases wrote status.experience and ExperienceDegraded under a second manager;
+# its ownership is released at the first status write, so fields dropped later go away.
+LEGACY_EXPERIENCE_MANAGER = "cxj-operator-experience"
 EVENT_SOURCE = "cxj-operator"
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
