@@ -11,6 +11,7 @@ from hypothesis import settings
 
 from tests.harness.kube import ControlPlane
 from tests.harness.processes import REPO, log_tail
+from tests.harness.telemetry import shut_down_open
 
 CRDS = REPO / "crds"
 EXAMPLES = sorted((CRDS / "examples").glob("*.yaml"))
@@ -23,6 +24,13 @@ _started: list[ControlPlane] = []
 settings.register_profile("repeatable", derandomize=True)
 settings.register_profile("explore")
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
+
+
+@pytest.fixture(autouse=True)
+def _telemetry_shut_down() -> Iterator[None]:
+    """Providers a test registered (tests.harness.telemetry) are shut down after it."""
+    yield
+    shut_down_open()
 
 
 @pytest.fixture(scope="session")

@@ -59,14 +59,19 @@ def compose(workload: Mapping[str, Any], experience: Experience) -> dict[str, An
     return body
 
 
+def _condition(record: JourneyRecord, reading: Reading, now: str) -> dict[str, Any]:
+    """ExperienceDegraded for a reading, its transition time kept from the last one."""
+    previous = record.experience_conditions or (record.status or {}).get("conditions")
+    (condition,) = cond.merge(previous, [experience_condition(reading)], record.generation, now)
+    return condition
+
+
 def experience_from(
     services: Services, record: JourneyRecord, reading: Reading, now: str
 ) -> Experience:
-    """The experience part a reading gives, its condition's transition time kept."""
-    previous = record.experience_conditions or (record.status or {}).get("conditions")
-    (condition,) = cond.merge(previous, [experience_condition(reading)], record.generation, now)
+    """The experience part a reading gives."""
     fields = experience_fields(reading, services.config.experience.processor_url, now)
-    return Experience(fields, condition)
+    return Experience(fields, _condition(record, reading, now))
 
 
 def current_experience(services: Services, record: JourneyRecord, now: str) -> Experience:
@@ -78,8 +83,7 @@ def current_experience(services: Services, record: JourneyRecord, now: str) -> E
     status has.
     """
     if record.reading is not None and record.experience is not None:
-        condition = experience_from(services, record, record.reading, now).condition
-        return Experience(record.experience, condition)
+        return Experience(record.experience, _condition(record, record.reading, now))
     shared = services.inventory.shared_reading()
     if shared is not None:
         return experience_from(services, record, shared, now)

@@ -75,11 +75,10 @@ class WindowStore:
         self.geometry[L.GEO_COARSE_SLOTS] = max(max_period_days, 3) * 86400 // coarse_bucket_s
         self.geometry[L.GEO_FUTURE_SKEW_S] = future_skew_s
         self._series = 0
-        self._bound: dict[int, SeriesContract] = {}  # the contract each series is bound to
-        # Series whose binding was checked against contracts of `_checked_version` (see
-        # _bind_contracts); None: the contracts given carry no version, check every add.
-        self._checked = np.zeros(0, dtype=np.bool_)
-        self._checked_version: int | None = None
+        # Series bound to their contract as of `_bound_version` (see _bind_contracts);
+        # None: the contracts given carry no version, so every add binds its series again.
+        self._bound = np.zeros(0, dtype=np.bool_)
+        self._bound_version: int | None = None
         self._allocate(0)
         seconds = dict(zip(WINDOWS, WINDOW_SECONDS, strict=True))
         self._fine_lengths = np.array([seconds[n] // fine_bucket_s for n in FINE], dtype=np.int64)
@@ -128,8 +127,7 @@ class WindowStore:
         n = int(arrays["fine"].shape[0])
         self._allocate(n)
         self._series = n
-        self._bound.clear()  # contracts are bound again by the next add
-        self._checked_version = None
+        self._bound_version = None  # contracts are bound again by the next add
         self.fine[:] = arrays["fine"]
         self.recent[:] = arrays["recent"]
         self.mos_hist[:] = arrays["mos_hist"]
@@ -204,28 +202,25 @@ class WindowStore:
     def _bind_contracts(
         self, series: npt.NDArray[np.int32], contracts: Sequence[SeriesContract]
     ) -> None:
-        """Binds each series of a batch to its contract when that contract is new to it.
+        """Binds each series of a batch to its contract (its Apdex T and time slices).
 
-        Contracts that carry a `version` (which moves whenever any contract changes) are
-        checked once per series and version, so the steady state costs no Python per series.
+        Contracts that carry a `version` (which moves whenever any contract changes) bind
+        each series once per version, so the steady state costs no Python per series.
         """
         version = getattr(contracts, "version", None)
-        if version is None or version != self._checked_version:
-            self._checked = np.zeros(self._series, dtype=np.bool_)
-            self._checked_version = version
-        elif self._checked.shape[0] < self._series:
+        if version is None or version != self._bound_version:
+            self._bound = np.zeros(self._series, dtype=np.bool_)
+            self._bound_version = version
+        elif self._bound.shape[0] < self._series:
             grown = np.zeros(self._series, dtype=np.bool_)
-            grown[: self._checked.shape[0]] = self._checked
-            self._checked = grown
-        unchecked = series[~self._checked[series]]
+            grown[: self._bound.shape[0]] = self._bound
+            self._bound = grown
+        unchecked = series[~self._bound[series]]
         if unchecked.shape[0] == 0:
             return  # the steady state
         for index in np.unique(unchecked).tolist():
-            contract = _contract_of(contracts, index)
-            if self._bound.get(index) is not contract:  # a series' contract rarely changes
-                self._bind_contract(index, contract)
-                self._bound[index] = contract
-            self._checked[index] = True
+            self._bind_contract(index, _contract_of(contracts, index))
+            self._bound[index] = True
 
     def _bind_contract(self, series: int, contract: SeriesContract) -> None:
         if not contract.apdex_t_s > 0:

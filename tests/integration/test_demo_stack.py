@@ -9,7 +9,7 @@ DNS server as the resolver (the system resolver is off the machine).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +19,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from tests.harness.processes import REPO, free_port
+from tests.harness.telemetry import closed_after_test
 
 from cxj_journey import telemetry as names
 from cxj_journey.model import Journey, parse_journey
@@ -110,24 +111,15 @@ class Probe:
         return list(self.spans.get_finished_spans())
 
 
-OPEN_TELEMETRY: list[Telemetry] = []
-
-
-@pytest.fixture(autouse=True)
-def _shut_telemetry_down() -> Iterator[None]:
-    """Each test's providers are shut down after it, so no exporter thread outlives it."""
-    yield
-    while OPEN_TELEMETRY:
-        OPEN_TELEMETRY.pop().shutdown(timeout_ms=1000)
-
-
 def probe(journey: Journey) -> Probe:
     location = journey.locations[0].name
     spans = InMemorySpanExporter()
-    telemetry = build_telemetry(
-        resource_attributes(journey, location),
-        span_exporter=spans,
-        metric_reader=InMemoryMetricReader(),
+    telemetry = closed_after_test(
+        build_telemetry(
+            resource_attributes(journey, location),
+            span_exporter=spans,
+            metric_reader=InMemoryMetricReader(),
+        )
     )
     runner = JourneyRunner(
         journey,
@@ -137,7 +129,6 @@ def probe(journey: Journey) -> Probe:
         executors=EXECUTORS,
         secrets=lambda name, key: CREDENTIALS,
     )
-    OPEN_TELEMETRY.append(telemetry)
     return Probe(journey, runner, spans, telemetry)
 
 

@@ -32,8 +32,8 @@ import pytest
 from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from tests.harness.chromium import HEADLESS_FLAGS, read_png
 from tests.harness.processes import Process, free_port, logs_dir
-from tests.integration.test_report_chromium import read_png
 
 from cxj_journey.model import Journey
 from cxj_probe.cli import run_probe
@@ -152,18 +152,7 @@ class Browser:
         self.base = f"http://127.0.0.1:{port}"
         options = {
             "binary": CHROMIUM,
-            "args": [
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--hide-scrollbars",
-                f"--user-data-dir={profile}",
-            ],
+            "args": [*HEADLESS_FLAGS, f"--user-data-dir={profile}"],
         }
         capabilities = {"browserName": "chrome", "goog:chromeOptions": options}
         session = self._call("POST", "/session", {"capabilities": {"alwaysMatch": capabilities}})

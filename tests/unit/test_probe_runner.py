@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
+from tests.harness.telemetry import closed_after_test
 
 from cxj_journey.model import Journey, Step, parse_journey
 from cxj_probe.contract import resource_attributes
-from cxj_probe.otel import Telemetry, build_telemetry
+from cxj_probe.otel import build_telemetry
 from cxj_probe.runner import JourneyRunner, Schedule
 from cxj_probe.steps.base import Phase, StepContext, StepOutcome, now_ns
 
@@ -76,26 +76,14 @@ class Script:
         return outcome
 
 
-OPEN_TELEMETRY: list[Telemetry] = []
-
-
-@pytest.fixture(autouse=True)
-def _shut_telemetry_down() -> Iterator[None]:
-    """Each test's providers are shut down after it, so no exporter thread outlives it."""
-    yield
-    while OPEN_TELEMETRY:
-        OPEN_TELEMETRY.pop().shutdown(timeout_ms=1000)
-
-
 def make_runner(
     j: Journey, script: Script
 ) -> tuple[JourneyRunner, InMemorySpanExporter, InMemoryMetricReader]:
     spans = InMemorySpanExporter()
     metrics = InMemoryMetricReader()
-    telemetry = build_telemetry(
-        resource_attributes(j, "lon"), span_exporter=spans, metric_reader=metrics
+    telemetry = closed_after_test(
+        build_telemetry(resource_attributes(j, "lon"), span_exporter=spans, metric_reader=metrics)
     )
-    OPEN_TELEMETRY.append(telemetry)
     runner = JourneyRunner(
         j,
         "lon",
