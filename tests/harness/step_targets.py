@@ -69,6 +69,9 @@ class HttpTarget:
     # Released once per hung connection the client closed: proof the probe let go.
     hung_closed: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(0))
     handshake_started: threading.Event = field(default_factory=threading.Event)
+    # Seconds a TLS connection waits before the server answers the ClientHello: the
+    # handshake of a server that far away (or that slow), as both clients see it.
+    handshake_delay_s: float = 0.0
 
     def __post_init__(self) -> None:
         self._listener: socket.socket | None = None
@@ -135,6 +138,8 @@ class HttpTarget:
             stream: socket.socket = conn
             if self.tls is not None:
                 self.handshake_started.set()
+                if self.handshake_delay_s:
+                    time.sleep(self.handshake_delay_s)
                 stream = self.tls.wrap_socket(conn, server_side=True)
             self._answer(stream)
         except (OSError, ValueError):
@@ -366,6 +371,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--cert", type=Path)
     parser.add_argument("--key", type=Path)
+    parser.add_argument("--handshake-delay", type=float, default=0.0)
     parser.add_argument("--header-delay", type=float, default=0.0)
     parser.add_argument("--body-delay", type=float, default=0.0)
     parser.add_argument("--body-size", type=int, default=2048)
@@ -380,7 +386,9 @@ def main() -> None:
         header_delay_s=args.header_delay,
         body_delay_s=args.body_delay,
     )
-    target = HttpTarget(default=route, tls=tls, port=args.port).start()
+    target = HttpTarget(
+        default=route, tls=tls, port=args.port, handshake_delay_s=args.handshake_delay
+    ).start()
     print(f"serving on 127.0.0.1:{target.port}", flush=True)
     threading.Event().wait()
 
