@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -109,3 +110,43 @@ def test_baselines_restored_from_their_state_score_like_the_originals() -> None:
     np.testing.assert_array_equal(
         restored.score_and_update(ids[200:], later), original.score_and_update(ids[200:], later)
     )
+
+
+def test_median_deviation_equals_numpy_for_every_window_length_with_ties() -> None:
+    """The bisecting MAD against NumPy's median of |x - median|, odd and even counts alike."""
+    rng = np.random.default_rng(9)
+    for trial in range(3000):
+        count = int(rng.integers(1, 33))
+        if trial % 2:  # few distinct values: ties at and around the median
+            values = rng.integers(0, 5, count).astype(np.float32)
+        else:
+            values = rng.lognormal(0.0, 1.0, count).astype(np.float32)
+        baselines = RobustBaselines(window=32, min_samples=count, floor_abs=1.0, floor_rel=0.0)
+        baselines.score_and_update(np.zeros(count, dtype=np.int32), values.astype(np.float64))
+        window = values.astype(np.float64)
+        median = float(np.median(window))
+        mad = float(np.median(np.abs(window - median)))
+        probe = median + 1.0
+        # excess = (probe - median) / (1.4826 * mad + floor), so it gives the MAD back.
+        (excess,) = baselines.score([0], [probe])
+        assert excess == pytest.approx(1.0 / (1.4826 * mad + 1.0), rel=1e-12), (values, mad)
+
+
+def test_prefetching_rows_changes_nothing_and_ignores_rows_outside() -> None:
+    import numba
+
+    from cxj_processors.kernels.memory import prefetch_row
+
+    @numba.njit
+    def touch_all(array: npt.NDArray[np.float32], rows: npt.NDArray[np.int64]) -> float:
+        total = 0.0
+        for row in rows:
+            prefetch_row(array, row)
+            if 0 <= row < array.shape[0]:
+                total += array[row, 0]
+        return total
+
+    array = np.arange(40, dtype=np.float32).reshape(5, 8)
+    before = array.copy()
+    assert touch_all(array, np.array([-1, 0, 4, 5, 1_000_000], dtype=np.int64)) == 32.0
+    np.testing.assert_array_equal(array, before)
