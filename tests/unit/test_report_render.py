@@ -628,3 +628,17 @@ def test_bad_json_names_the_field(change: dict[str, Any], message: str) -> None:
     document_ = {"title": "t", "generatedAt": T0, **change}
     with pytest.raises(ValueError, match=re.escape(message)):
         from_json(document_)
+
+
+@pytest.mark.parametrize(("count", "tail"), [(10, None), (12, "and 2 more")])
+def test_the_worst_runs_table_shows_ten_and_counts_the_rest(count: int, tail: str | None) -> None:
+    from cxj_processors.report.tables import MAX_TABLE_ROWS, runs_panel
+
+    runs = [
+        {"t": 1_900_000_000 + i, "journey": "j", "location": "l", "outcome": "failure",
+         "durationMs": 100 + i, "traceId": f"{i:032x}"}
+        for i in range(count)
+    ]  # fmt: skip
+    html = runs_panel(runs)
+    assert html.count("<tr>") == 1 + min(count, MAX_TABLE_ROWS)  # the header row and the runs
+    assert re.findall(r'<p class="more">([^<]*)</p>', html) == ([tail] if tail else [])

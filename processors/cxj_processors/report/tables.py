@@ -15,6 +15,13 @@ from cxj_processors.report.sections import panel
 MAX_TABLE_ROWS = 10
 
 
+def _table(headers: str, rows: Sequence[str], total: int) -> str:
+    """A table of the first rows, and how many more there were when total exceeds them."""
+    more = total - len(rows)
+    tail = f'<p class="more">and {more} more</p>' if more > 0 else ""
+    return f"<table><thead><tr>{headers}</tr></thead><tbody>{''.join(rows)}</tbody></table>{tail}"
+
+
 def runs_panel(runs: Sequence[dict[str, Any]]) -> str:
     """The worst runs, failures first then the slowest, with their trace ids."""
     rank = {"failure": 0, "degraded": 1}
@@ -42,12 +49,11 @@ def runs_panel(runs: Sequence[dict[str, Any]]) -> str:
         )
     if not rows:
         return panel("Worst runs", "", '<p class="empty">No failed or degraded run recorded.</p>')
-    more = len(ordered) - MAX_TABLE_ROWS
-    tail = f'<p class="more">and {more} more</p>' if more > 0 else ""
-    table = (
-        "<table><thead><tr><th>UTC</th><th>Journey</th><th>Location</th><th>Outcome</th>"
-        "<th>Step</th><th>Layer</th><th class=num>Duration</th><th>Trace id</th></tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody></table>{tail}"
+    table = _table(
+        "<th>UTC</th><th>Journey</th><th>Location</th><th>Outcome</th><th>Step</th>"
+        "<th>Layer</th><th class=num>Duration</th><th>Trace id</th>",
+        rows,
+        len(ordered),
     )
     return panel(
         "Worst runs",
@@ -82,11 +88,10 @@ def example_runs_panel(h: History) -> str:
         rows.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
     if not rows:
         return panel("Recent bad runs", "", '<p class="empty">No failed or degraded run yet.</p>')
-    more = len(seen) - MAX_TABLE_ROWS
-    tail = f'<p class="more">and {more} more</p>' if more > 0 else ""
-    table = (
-        "<table><thead><tr><th>Seen (UTC)</th><th>Journey</th><th>Step</th><th>Layer</th>"
-        f"<th>Example trace id</th></tr></thead><tbody>{''.join(rows)}</tbody></table>{tail}"
+    table = _table(
+        "<th>Seen (UTC)</th><th>Journey</th><th>Step</th><th>Layer</th><th>Example trace id</th>",
+        rows,
+        len(seen),
     )
     return panel(
         "Recent bad runs",
