@@ -172,26 +172,9 @@ class _Sampler:
 
 def _operator_kubeconfig(plane: ControlPlane, folder: Path) -> Path:
     plane.kubectl("apply", "-f", str(REPO / "deploy" / "rbac" / "operator.yaml"))
-    token = plane.kubectl(
-        "create", "token", "cxj-operator", "-n", "cxj-system", "--duration=2h"
-    ).stdout.strip()
-    path = folder / "operator.kubeconfig"
-    cluster = {"server": plane.url, "certificate-authority": str(plane.pki.ca_cert)}
-    path.write_text(
-        json.dumps(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": "bench", "cluster": cluster}],
-                "users": [{"name": "operator", "user": {"token": token}}],
-                "contexts": [
-                    {"name": "bench", "context": {"cluster": "bench", "user": "operator"}}
-                ],
-                "current-context": "bench",
-            }
-        )
+    return plane.service_account_kubeconfig(
+        "cxj-operator", "cxj-system", folder / "operator.kubeconfig"
     )
-    return path
 
 
 def main() -> None:

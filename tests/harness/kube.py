@@ -210,6 +210,32 @@ class ControlPlane:
         ) as response:
             return json.load(response)
 
+    def service_account_kubeconfig(
+        self, account: str, namespace: str, path: Path, duration: str = "2h"
+    ) -> Path:
+        """Writes a kubeconfig that acts as a ServiceAccount, with a freshly minted token.
+
+        RBAC tests run the operator this way, so a missing or excess permission shows.
+        """
+        token = self.kubectl(
+            "create", "token", account, "-n", namespace, f"--duration={duration}"
+        ).stdout.strip()
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": "cxj-test",
+                    "cluster": {"server": self.url, "certificate-authority": str(self.pki.ca_cert)},
+                }
+            ],
+            "users": [{"name": account, "user": {"token": token}}],
+            "contexts": [{"name": "cxj-test", "context": {"cluster": "cxj-test", "user": account}}],
+            "current-context": "cxj-test",
+        }
+        path.write_text(json.dumps(config))
+        return path
+
     # -- internals ----------------------------------------------------------------------
     def _write_kubeconfig(self) -> None:
         config = {

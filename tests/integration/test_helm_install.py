@@ -230,24 +230,7 @@ def test_helm_test_hook_passes(installed: ControlPlane) -> None:
 
 def operator_kubeconfig(kube: ControlPlane, path: Path) -> Path:
     """A kubeconfig with a fresh token of the chart's operator ServiceAccount."""
-    token = kube.kubectl(
-        "create", "token", f"{FULLNAME}-operator", "-n", NAMESPACE, "--duration=1h"
-    ).stdout.strip()
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [
-            {
-                "name": "test",
-                "cluster": {"server": kube.url, "certificate-authority": str(kube.pki.ca_cert)},
-            }
-        ],
-        "users": [{"name": "operator", "user": {"token": token}}],
-        "contexts": [{"name": "test", "context": {"cluster": "test", "user": "operator"}}],
-        "current-context": "test",
-    }
-    path.write_text(json.dumps(config))
-    return path
+    return kube.service_account_kubeconfig(f"{FULLNAME}-operator", NAMESPACE, path, "1h")
 
 
 def chart_operator_args(kube: ControlPlane) -> list[str]:

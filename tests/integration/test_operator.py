@@ -134,24 +134,7 @@ class Operator:
 
 def make_kubeconfig(kube: ControlPlane, service_account: str, path: Path) -> Path:
     """A kubeconfig holding a freshly minted token of a ServiceAccount in cxj-system."""
-    token = kube.kubectl(
-        "create", "token", service_account, "-n", OPERATOR_NS, "--duration=2h"
-    ).stdout.strip()
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [
-            {
-                "name": "test",
-                "cluster": {"server": kube.url, "certificate-authority": str(kube.pki.ca_cert)},
-            }
-        ],
-        "users": [{"name": service_account, "user": {"token": token}}],
-        "contexts": [{"name": "test", "context": {"cluster": "test", "user": service_account}}],
-        "current-context": "test",
-    }
-    path.write_text(json.dumps(config))
-    return path
+    return kube.service_account_kubeconfig(service_account, OPERATOR_NS, path)
 
 
 @pytest.fixture(scope="module")
