@@ -220,55 +220,43 @@ class ControlPlane:
         token = self.kubectl(
             "create", "token", account, "-n", namespace, f"--duration={duration}"
         ).stdout.strip()
-        config = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [
-                {
-                    "name": "cxj-test",
-                    "cluster": {"server": self.url, "certificate-authority": str(self.pki.ca_cert)},
-                }
-            ],
-            "users": [{"name": account, "user": {"token": token}}],
-            "contexts": [{"name": "cxj-test", "context": {"cluster": "cxj-test", "user": account}}],
-            "current-context": "cxj-test",
-        }
-        path.write_text(json.dumps(config))
+        path.write_text(self._kubeconfig(account, {"token": token}))
         return path
 
     # -- internals ----------------------------------------------------------------------
+    def _kubeconfig(
+        self, user: str, credentials: dict[str, str], namespace: str | None = None
+    ) -> str:
+        """A kubeconfig (JSON) for this apiserver acting as user with these credentials."""
+        context = {"cluster": "cxj-test", "user": user}
+        if namespace is not None:
+            context["namespace"] = namespace
+        return json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [
+                    {
+                        "name": "cxj-test",
+                        "cluster": {
+                            "server": self.url,
+                            "certificate-authority": str(self.pki.ca_cert),
+                        },
+                    }
+                ],
+                "users": [{"name": user, "user": credentials}],
+                "contexts": [{"name": "cxj-test", "context": context}],
+                "current-context": "cxj-test",
+            },
+            indent=2,
+        )
+
     def _write_kubeconfig(self) -> None:
-        config = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [
-                {
-                    "name": "cxj-test",
-                    "cluster": {"server": self.url, "certificate-authority": str(self.pki.ca_cert)},
-                }
-            ],
-            "users": [
-                {
-                    "name": "cxj-test-admin",
-                    "user": {
-                        "client-certificate": str(self.pki.admin_cert),
-                        "client-key": str(self.pki.admin_key),
-                    },
-                }
-            ],
-            "contexts": [
-                {
-                    "name": "cxj-test",
-                    "context": {
-                        "cluster": "cxj-test",
-                        "user": "cxj-test-admin",
-                        "namespace": "default",
-                    },
-                }
-            ],
-            "current-context": "cxj-test",
+        admin = {
+            "client-certificate": str(self.pki.admin_cert),
+            "client-key": str(self.pki.admin_key),
         }
-        self.kubeconfig.write_text(json.dumps(config, indent=2))
+        self.kubeconfig.write_text(self._kubeconfig("cxj-test-admin", admin, "default"))
 
     def _start_etcd(self) -> None:
         client, peer = free_port(), free_port()

@@ -1,7 +1,7 @@
 """Software prefetch for kernels that visit rows of large arrays in data-dependent order.
 
-The baselines and windows keep one row per component or series; a request touches a few
-thousand of them in no particular order, tens of megabytes apart, so nearly every visit
+The robust baselines keep one row per component; a request touches a few thousand of them
+in whatever order series arrive, megabytes apart, so a visit that jumps to another series
 is a cache miss the loop then waits on. A kernel that knows which row it will visit a few
 iterations ahead asks for it now (LLVM's `llvm.prefetch`, a hint that never faults and
 changes no value), and the miss overlaps with the work in between.
@@ -28,7 +28,7 @@ CACHE_LINE = 64
 # near enough for the line to still be in cache when the loop gets there.
 AHEAD = 8
 
-_READ, _WRITE = 0, 1
+_WRITE = 1  # the rows asked for are about to be updated
 _KEEP_IN_ALL_LEVELS = 3
 _DATA = 1
 
