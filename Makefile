@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.cxj-bootstrapped
 export CXJ_TEST_LOGS ?= $(CURDIR)/.test-logs
 
-.PHONY: run test lint unit integration bench infra venv clean docs
+.PHONY: run test lint unit integration bench infra venv clean docs kernels
 
 $(STAMP): pyproject.toml constraints.txt scripts/bootstrap.sh scripts/debian-packages.txt
 	scripts/bootstrap.sh
@@ -37,11 +37,15 @@ integration: venv infra
 	$(BIN)/pytest tests/integration tests/e2e
 
 ## test: everything CI runs
-test: lint infra
+test: lint infra kernels
 	rm -rf $(CXJ_TEST_LOGS)
-	@echo "compiling the numba kernels once (cached for every process the tests start)"
-	$(BIN)/python -c "from cxj_processors.config import ProcessorConfig; from cxj_processors.pipeline import Pipeline; Pipeline(ProcessorConfig()).warm_up()"
 	$(BIN)/pytest
+
+## kernels: compile the processor's kernels: numba's JIT cache, then the ahead-of-time module
+kernels: venv
+	@echo "compiling the numba kernels once (cached for every process the tests start)"
+	CXJ_KERNELS=jit $(BIN)/python -c "from cxj_processors.config import ProcessorConfig; from cxj_processors.pipeline import Pipeline; Pipeline(ProcessorConfig()).warm_up()"
+	$(BIN)/python -m cxj_processors.compiled.build
 
 ## bench: benchmarks, printing ratios against baselines measured in the same run
 bench: venv infra

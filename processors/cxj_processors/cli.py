@@ -28,7 +28,13 @@ _FLAGS = {
 
 
 def _run(args: argparse.Namespace) -> int:
-    from cxj_processors.service import ProcessorService
+    from cxj_processors.compiled import KernelsUnavailable
+
+    try:
+        from cxj_processors.service import ProcessorService
+    except KernelsUnavailable as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:

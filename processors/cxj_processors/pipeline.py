@@ -23,6 +23,7 @@ from typing import Any, overload
 
 import numpy as np
 
+from cxj_processors.baselines import attribute_runs
 from cxj_processors.config import ProcessorConfig
 from cxj_processors.conversations.analyzer import ConversationAnalyzer
 from cxj_processors.conversations.decode import MalformedLogs
@@ -237,6 +238,9 @@ class Pipeline:
         )
         for index, series in enumerate(extractor.series):
             store.evaluate(index, series.contract, self.clock())
+            sliced = dataclasses.replace(series.contract, budgeting="timeslices", timeslice_s=60.0)
+            store.evaluate(index, sliced, self.clock())
+        attribute_runs([0], [1.0], [0], 1)
         extractor.baselines.load_state_arrays(extractor.baselines.state_arrays())  # restores
 
     # -- durability ---------------------------------------------------------------------

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-import numba
 import numpy as np
 import numpy.typing as npt
 
@@ -80,7 +79,7 @@ class FoldedRuns:
 def fold_runs(rows: SpanRows) -> FoldedRuns:
     """Groups rows by trace and judges every trace whose root span is present."""
     order = group_by_trace(rows.trace_hi, rows.trace_lo)
-    root_rows, outcome, layer, mos_out, mos_in, blamed, consumed = _fold(
+    root_rows, outcome, layer, mos_out, mos_in, blamed, consumed = _fold(  # type: ignore[no-untyped-call]
         order,
         rows.trace_hi,
         rows.trace_lo,
@@ -171,7 +170,7 @@ def group_by_trace(
     return order
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel
 def _fold(  # type: ignore[no-untyped-def]  # noqa: PLR0912, PLR0915, PLR0917 - one pass, one kernel
     order,
     trace_hi,

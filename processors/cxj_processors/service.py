@@ -10,6 +10,7 @@ from pathlib import Path
 
 import grpc
 
+from cxj_processors import compiled
 from cxj_processors.config import ProcessorConfig
 from cxj_processors.export import QueueFigures, build_request
 from cxj_processors.grpc_server import start_grpc
@@ -48,6 +49,7 @@ class ProcessorService:
         status = start_http(self.pipeline, config.status_listen, StatusHandler)
         self._servers.append(status)
         self.pipeline.warm_up()
+        log.info("kernels: %s", compiled.describe())
         self.pipeline.restore()
         self.pipeline.evaluate()
         self._servers.append(start_grpc(self.pipeline, config.grpc_listen))

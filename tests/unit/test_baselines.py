@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
-import numpy.typing as npt
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -133,20 +136,34 @@ def test_median_deviation_equals_numpy_for_every_window_length_with_ties() -> No
 
 
 def test_prefetching_rows_changes_nothing_and_ignores_rows_outside() -> None:
-    import numba
+    """On numba's JIT, where the hint is compiled into a kernel (a subprocess: this suite may
+    run on the compiled module, which has no numba to compile a new kernel with)."""
+    script = textwrap.dedent(
+        """
+        import numba
+        import numpy as np
+        from cxj_processors.kernels.memory import prefetch_row
 
-    from cxj_processors.kernels.memory import prefetch_row
+        @numba.njit
+        def touch_all(array, rows):
+            total = 0.0
+            for row in rows:
+                prefetch_row(array, row)
+                if 0 <= row < array.shape[0]:
+                    total += array[row, 0]
+            return total
 
-    @numba.njit
-    def touch_all(array: npt.NDArray[np.float32], rows: npt.NDArray[np.int64]) -> float:
-        total = 0.0
-        for row in rows:
-            prefetch_row(array, row)
-            if 0 <= row < array.shape[0]:
-                total += array[row, 0]
-        return total
-
-    array = np.arange(40, dtype=np.float32).reshape(5, 8)
-    before = array.copy()
-    assert touch_all(array, np.array([-1, 0, 4, 5, 1_000_000], dtype=np.int64)) == 32.0
-    np.testing.assert_array_equal(array, before)
+        array = np.arange(40, dtype=np.float32).reshape(5, 8)
+        before = array.copy()
+        assert touch_all(array, np.array([-1, 0, 4, 5, 1_000_000], dtype=np.int64)) == 32.0
+        np.testing.assert_array_equal(array, before)
+        assert "llvm.prefetch" in next(iter(touch_all.inspect_llvm().values()))
+        print("ok")
+        """
+    )
+    environment = {**os.environ, "CXJ_KERNELS": "jit"}
+    environment.pop("NUMBA_DISABLE_JIT", None)
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=environment, capture_output=True, text=True, check=False
+    )
+    assert done.stdout.strip() == "ok", done.stderr[-2000:]

@@ -13,7 +13,9 @@ small per-run helpers, `inlined` below, so the compilation options live in one p
 * `nogil=True`: the processor may evaluate on a worker thread while the event loop runs.
 
 Setting `NUMBA_DISABLE_JIT=1` runs the same functions as plain Python (tests do, to check
-that the reference semantics do not depend on compilation).
+that the reference semantics do not depend on compilation). When the kernels were compiled
+ahead of time (`cxj_processors.compiled`), the decorators hand out those instead and numba is
+never imported.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-import numba
+from cxj_processors import compiled
 
 FASTMATH = False
 
@@ -30,6 +32,11 @@ Kernel = TypeVar("Kernel", bound=Callable[..., Any])
 
 def kernel(function: Kernel) -> Kernel:
     """Compiles a kernel with the package's one set of options."""
+    ahead = compiled.compiled_version(function)
+    if ahead is not None:
+        return cast(Kernel, ahead)
+    import numba
+
     return cast(Kernel, numba.njit(cache=True, nogil=True, fastmath=FASTMATH)(function))
 
 
@@ -39,6 +46,11 @@ def inlined(function: Kernel) -> Kernel:
     Per-run helpers called as real functions pass every array as a struct and, with NumPy
     refcounting on, incref and decref each one: inlining removes that from the hot loop.
     """
+    ahead = compiled.compiled_version(function)
+    if ahead is not None:
+        return cast(Kernel, ahead)
+    import numba
+
     return cast(
         Kernel,
         numba.njit(cache=True, nogil=True, fastmath=FASTMATH, inline="always")(function),

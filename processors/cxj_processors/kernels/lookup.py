@@ -68,7 +68,7 @@ def table_find(
     for i in range(keys.shape[0]):
         key = keys[i]
         slot = key & mask
-        found = MISSING
+        found = np.int32(MISSING)  # int32 throughout, as values (and the compiled module) are
         while slots[slot] != EMPTY:
             if slots[slot] == key:
                 found = values[slot]

@@ -6,21 +6,18 @@ is a cache miss the loop then waits on. A kernel that knows which row it will vi
 iterations ahead asks for it now (LLVM's `llvm.prefetch`, a hint that never faults and
 changes no value), and the miss overlaps with the work in between.
 
-With `NUMBA_DISABLE_JIT=1` the hint is a no-op.
+With `NUMBA_DISABLE_JIT=1` the hint is a no-op; the kernels compiled ahead of time get it
+from the JIT build they are compiled by.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import numba
 import numpy as np
 import numpy.typing as npt
-from llvmlite import ir  # type: ignore[import-untyped]
-from numba import types
-from numba.core import cgutils
-from numba.extending import intrinsic
 
+from cxj_processors import compiled
 from cxj_processors.kernels import inlined
 
 CACHE_LINE = 64
@@ -34,6 +31,9 @@ _DATA = 1
 
 
 def _prefetch_codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+    from llvmlite import ir  # type: ignore[import-untyped]
+    from numba.core import cgutils
+
     array, row, offset = args
     view = context.make_array(signature.args[0])(context, builder, array)
     row_stride = builder.extract_value(view.strides, 0)
@@ -50,13 +50,14 @@ def _prefetch_codegen(context: Any, builder: Any, signature: Any, args: Any) -> 
     return context.get_dummy_value()
 
 
-# numba.config sets DISABLE_JIT at import, from NUMBA_DISABLE_JIT.
-if vars(numba.config).get("DISABLE_JIT", 0):
+if compiled.jit_disabled() or compiled.loaded() is not None:
 
     def _prefetch_line(array: npt.NDArray[Any], row: int, offset: int) -> None:
-        """No-op without the JIT."""
+        """No-op without the JIT (and never called from Python under compiled kernels)."""
 
 else:
+    from numba import types
+    from numba.extending import intrinsic
 
     @intrinsic
     def _prefetch_line(typingctx: Any, array: Any, row: Any, offset: Any) -> Any:

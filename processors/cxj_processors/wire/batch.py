@@ -6,16 +6,15 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 import numpy.typing as npt
 
+from cxj_processors import compiled
 from cxj_processors.wire.errors import STATE_CODE, WireFormatError, new_state
 from cxj_processors.wire.strings import pack_keys
 from cxj_processors.wire.traces import decode_request
 
-# numba.config sets DISABLE_JIT at import, from NUMBA_DISABLE_JIT.
-_JIT_DISABLED = bool(vars(numba.config).get("DISABLE_JIT", 0))
+_JIT_DISABLED = compiled.jit_disabled()
 
 if sys.byteorder != "little":  # doubles are read by reinterpreting little-endian wire bytes
     raise ImportError("cxj_processors.wire needs a little-endian machine")

@@ -22,8 +22,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-import numba
-from numba.core import caching
+from cxj_processors import compiled
 
 Kernel = TypeVar("Kernel", bound=Callable[..., Any])
 
@@ -32,17 +31,32 @@ _PACKAGE = Path(__file__).resolve().parent
 
 def inlined(function: Kernel) -> Kernel:
     """A small kernel, inlined into each kernel that calls it (numba IR inlining)."""
+    ahead = compiled.compiled_version(function)
+    if ahead is not None:
+        return cast(Kernel, ahead)
+    import numba
+
     return cast(Kernel, numba.njit(cache=True, nogil=True, inline="always")(function))
 
 
 def walker(function: Kernel) -> Kernel:
     """A kernel that walks messages and allocates nothing: compiled without refcounting."""
+    ahead = compiled.compiled_version(function)
+    if ahead is not None:
+        return cast(Kernel, ahead)
+    import numba
+
     njit: Any = numba.njit  # `_nrt` is not in numba's type stubs
     return cast(Kernel, njit(cache=True, nogil=True, _nrt=False)(function))
 
 
 def allocating(function: Kernel) -> Kernel:
     """A kernel that allocates arrays (and so needs NumPy refcounting)."""
+    ahead = compiled.compiled_version(function)
+    if ahead is not None:
+        return cast(Kernel, ahead)
+    import numba
+
     return cast(Kernel, numba.njit(cache=True, nogil=True)(function))
 
 
@@ -80,10 +94,20 @@ def _stamped_by_package(locator: type[Any]) -> type[Any]:
     return PackageLocator
 
 
-# Numba picks the first locator that accepts a function's file; ours accept only this
-# package's files, in front of the standard ones they derive from.
-caching.CacheImpl._locator_classes[:0] = [
-    _stamped_by_package(caching.UserProvidedCacheLocator),
-    _stamped_by_package(caching.InTreeCacheLocator),
-    _stamped_by_package(caching.UserWideCacheLocator),
-]
+def _install_locators() -> None:
+    """Puts this package's locators in front of the standard ones they derive from.
+
+    Numba picks the first locator that accepts a function's file; ours accept only this
+    package's files.
+    """
+    from numba.core import caching
+
+    caching.CacheImpl._locator_classes[:0] = [
+        _stamped_by_package(caching.UserProvidedCacheLocator),
+        _stamped_by_package(caching.InTreeCacheLocator),
+        _stamped_by_package(caching.UserWideCacheLocator),
+    ]
+
+
+if compiled.loaded() is None:
+    _install_locators()
