@@ -29,6 +29,7 @@ _FLAGS = {
 
 def _run(args: argparse.Namespace) -> int:
     from cxj_processors.compiled import KernelsUnavailable
+    from cxj_processors.heap import configure_allocator
 
     try:
         from cxj_processors.service import ProcessorService
@@ -44,6 +45,8 @@ def _run(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    allocator = configure_allocator()  # before the service starts its threads
+    logging.getLogger("cxj.processor").info("allocator settings: %s", allocator or "unchanged")
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -5,26 +5,69 @@ keeps freed blocks for reuse, spread over one arena per thread that served a req
 long-running processor's resident memory creeps up to the high-water mark of its busiest
 moment. Trimming once per evaluation returns what is free; on C libraries without
 `malloc_trim` it does nothing.
+
+Two settings of the C library's allocator, made once when the service starts, keep the
+steady state lower still (about 20 MB with 2,000 series):
+
+* a fixed mmap threshold of 4 MiB. The store's rings are arrays of tens of MB. By default the
+  threshold rises after each free of a large block (up to 32 MB), so after the store has
+  grown once its next arrays come from the heap: calloc then writes zeros over their whole
+  capacity, and the old arrays' space stays in the heap. Above a fixed threshold every such
+  array is a mapping of its own, returned whole when freed, and capacity not yet written is
+  never resident. A request's buffers (a few MB at most) stay below it.
+* at most two arenas. Requests are served on gRPC's worker threads and each thread that
+  allocates may get an arena of its own, each keeping its own free blocks.
+
+Variables the user sets (MALLOC_MMAP_THRESHOLD_, MALLOC_ARENA_MAX) win.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from functools import cache
+
+MMAP_THRESHOLD_BYTES = 4 * 2**20
+ARENAS = 2
+_M_MMAP_THRESHOLD = -3  # mallopt parameters of the GNU C library
+_M_ARENA_MAX = -8
 
 
 @cache
-def _trim() -> Callable[[int], int] | None:
+def _libc() -> ctypes.CDLL | None:
     name = ctypes.util.find_library("c")
     if name is None:
         return None
     try:
-        function: Callable[[int], int] = ctypes.CDLL(name).malloc_trim
-    except (OSError, AttributeError):
+        return ctypes.CDLL(name)
+    except OSError:
+        return None
+
+
+@cache
+def _trim() -> Callable[[int], int] | None:
+    libc = _libc()
+    try:
+        function: Callable[[int], int] | None = None if libc is None else libc.malloc_trim
+    except AttributeError:
         return None
     return function
+
+
+def configure_allocator(environ: Mapping[str, str] = os.environ) -> dict[str, int]:
+    """Sets the mmap threshold and arena limit (see above); returns what it set."""
+    libc = _libc()
+    mallopt = getattr(libc, "mallopt", None) if libc is not None else None
+    if mallopt is None:
+        return {}
+    chosen = {}
+    if "MALLOC_MMAP_THRESHOLD_" not in environ and mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES):
+        chosen["mmap_threshold_bytes"] = MMAP_THRESHOLD_BYTES
+    if "MALLOC_ARENA_MAX" not in environ and mallopt(_M_ARENA_MAX, ARENAS):
+        chosen["arenas"] = ARENAS
+    return chosen
 
 
 def release_free_memory() -> bool:

@@ -168,3 +168,4 @@ def test_a_kernel_is_exported_under_its_module_path() -> None:
     score_components.__module__ = "cxj_processors.kernels.robust"
     score_components.__qualname__ = "score_components"
     assert compiled.symbol(score_components) == "kernels__robust__score_components"
+

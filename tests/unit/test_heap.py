@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import json
+import os
 import platform
+import subprocess
+import sys
+from typing import Any
 
 import numpy as np
 import psutil
+import pytest
 
-from cxj_processors.heap import release_free_memory
+from cxj_processors.heap import (
+    ARENAS,
+    MMAP_THRESHOLD_BYTES,
+    configure_allocator,
+    release_free_memory,
+)
 
 
 def test_freed_heap_is_returned_to_the_system_on_glibc() -> None:
@@ -20,3 +31,52 @@ def test_freed_heap_is_returned_to_the_system_on_glibc() -> None:
     assert release_free_memory() is (platform.libc_ver()[0] == "glibc")
     after = process.memory_info().rss
     assert before - after > 32 * 2**20
+
+
+_FREE_A_LARGE_ARRAY = """
+import json, os, sys
+import numpy as np
+import psutil
+from cxj_processors.heap import configure_allocator
+
+chosen = configure_allocator() if sys.argv[1] == "configured" else {}
+process = psutil.Process()
+np.ones(30 * 2**20, dtype=np.uint8)  # freed at once; by default, raises the mmap threshold to 30 MB
+array = np.ones(20 * 2**20, dtype=np.uint8)
+keep = np.ones(64, dtype=np.uint8)  # something allocated after it
+before = process.memory_info().rss
+del array
+print(json.dumps({"chosen": chosen, "returned": before - process.memory_info().rss}))
+"""
+
+
+def _free_a_large_array(mode: str) -> dict[str, Any]:
+    environment = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_")
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", _FREE_A_LARGE_ARRAY, mode],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is the GNU C library's")
+def test_a_freed_store_array_goes_back_to_the_system_at_once_with_the_fixed_threshold() -> None:
+    configured = _free_a_large_array("configured")
+    default = _free_a_large_array("default")
+    assert configured["chosen"] == {"mmap_threshold_bytes": MMAP_THRESHOLD_BYTES, "arenas": ARENAS}
+    assert configured["returned"] > 16 * 2**20
+    assert default["returned"] < 4 * 2**20  # the heap kept it: what the setting avoids
+
+
+def test_the_users_allocator_variables_win() -> None:
+    assert "arenas" not in configure_allocator(
+        {"MALLOC_ARENA_MAX": "4", "MALLOC_MMAP_THRESHOLD_": "1"}
+    )
