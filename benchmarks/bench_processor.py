@@ -267,6 +267,9 @@ def main() -> None:
     ours = _cpu_rate(lambda p: pipeline.accept("traces", p), corpus, SECONDS)
     ours_small = _cpu_rate(lambda p: pipeline.accept("traces", p), small, SECONDS)
     decode = _cpu_rate(pipeline.decoder.decode, corpus, SECONDS)
+    from cxj_processors import compiled
+
+    print(f"kernels: {compiled.describe()}")
     print("one core, CPU time:")
     print(f"  cxj in process, decode + aggregate:          {ours:12,.0f} spans/s")
     print(f"  ... with 60-run requests (~1,200 spans):     {ours_small:12,.0f} spans/s")
