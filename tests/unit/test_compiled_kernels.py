@@ -117,6 +117,14 @@ def test_the_guard_passes_arguments_of_the_compiled_types() -> None:
         ((np.zeros(6)[::2], 2, (True, np.zeros(2, np.uint8))), "strided"),
         ((np.frombuffer(bytes(24)), 2, (True, np.zeros(2, np.uint8))), "read-only"),
         (([0.0, 1.0], 2, (True, np.zeros(2, np.uint8))), "got list"),
+        (
+            (
+                np.frombuffer(bytearray(25), dtype=np.float64, offset=1),
+                2,
+                (True, np.zeros(2, np.uint8)),
+            ),
+            "unaligned",
+        ),
         ((np.zeros(3), 2.5, (True, np.zeros(2, np.uint8))), "argument 1 must be a int"),
         ((np.zeros(3), True, (True, np.zeros(2, np.uint8))), "argument 1"),
         ((np.zeros(3), 2, (1, np.zeros(2, np.uint8))), "argument 2 must be a tuple"),
@@ -168,4 +176,3 @@ def test_a_kernel_is_exported_under_its_module_path() -> None:
     score_components.__module__ = "cxj_processors.kernels.robust"
     score_components.__qualname__ = "score_components"
     assert compiled.symbol(score_components) == "kernels__robust__score_components"
-

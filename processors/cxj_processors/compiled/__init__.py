@@ -122,12 +122,13 @@ def _checker(recorded: Sequence[Any]) -> Check:
         dtype, ndim, contiguous, readonly = np.dtype(recorded[1]), recorded[2], *recorded[3:5]
 
         def array(value: Any) -> bool:
-            return (
-                type(value) is np.ndarray
-                and value.dtype == dtype
-                and value.ndim == ndim
-                and (not contiguous or value.flags.c_contiguous)
-                and (readonly or value.flags.writeable)
+            if type(value) is not np.ndarray or value.dtype != dtype or value.ndim != ndim:
+                return False
+            flags = value.flags
+            return bool(
+                flags.aligned
+                and (not contiguous or flags.c_contiguous)
+                and (readonly or flags.writeable)
             )
 
         return array
@@ -155,7 +156,8 @@ def _describe(value: Any) -> str:
     if isinstance(value, np.ndarray):
         layout = "contiguous" if value.flags.c_contiguous else "strided"
         writable = "" if value.flags.writeable else ", read-only"
-        return f"{value.ndim}-d {value.dtype} array ({layout}{writable})"
+        aligned = "" if value.flags.aligned else ", unaligned"
+        return f"{value.ndim}-d {value.dtype} array ({layout}{writable}{aligned})"
     return type(value).__name__
 
 
