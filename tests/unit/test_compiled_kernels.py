@@ -164,6 +164,21 @@ def test_requiring_the_module_where_there_is_none_names_the_file_and_the_fix(
     assert compiled.loaded.__wrapped__() is None  # auto: the JIT instead
 
 
+def test_a_module_that_cannot_be_loaded_means_the_jit_or_names_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CXJ_KERNELS_DIR", str(tmp_path))
+    monkeypatch.delenv("NUMBA_DISABLE_JIT", raising=False)
+    compiled.module_path(tmp_path).write_bytes(b"not a shared object")
+    compiled.manifest_path(tmp_path).write_text("{}")
+    monkeypatch.setenv("CXJ_KERNELS", "auto")
+    with pytest.warns(RuntimeWarning, match="running on numba's JIT"):
+        assert compiled.loaded.__wrapped__() is None
+    monkeypatch.setenv("CXJ_KERNELS", "compiled")
+    with pytest.raises(compiled.KernelsUnavailable, match="--force"):
+        compiled.loaded.__wrapped__()
+
+
 def test_the_folder_defaults_to_the_user_cache() -> None:
     assert compiled.folder({"XDG_CACHE_HOME": "/c"}) == Path("/c/cxjourney/kernels")
     assert compiled.folder({"CXJ_KERNELS_DIR": "/k", "XDG_CACHE_HOME": "/c"}) == Path("/k")

@@ -36,6 +36,7 @@ import json
 import os
 import platform
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from functools import cache
 from pathlib import Path
@@ -210,9 +211,25 @@ def loaded() -> dict[str, Callable[..., Any]] | None:
                 f"`python -m cxj_processors.compiled.build` (or set CXJ_KERNELS_DIR)"
             )
         return None
-    module = _import(path)
-    signatures: dict[str, list[list[Any]]] = json.loads(manifest.read_text())
-    return {name: guarded(name, getattr(module, name), args) for name, args in signatures.items()}
+    try:
+        module = _import(path)
+        signatures: dict[str, list[list[Any]]] = json.loads(manifest.read_text())
+        kernels = {
+            name: guarded(name, getattr(module, name), args) for name, args in signatures.items()
+        }
+    except (ImportError, OSError, ValueError, AttributeError) as error:
+        if chosen == "compiled":
+            raise KernelsUnavailable(
+                f"CXJ_KERNELS=compiled but {path} cannot be loaded ({error}); rebuild it with "
+                f"`python -m cxj_processors.compiled.build --force`"
+            ) from error
+        warnings.warn(
+            f"compiled kernels {path} cannot be loaded ({error}); running on numba's JIT",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return None
+    return kernels
 
 
 def _import(path: Path) -> ModuleType:
