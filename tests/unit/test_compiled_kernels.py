@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -191,3 +192,19 @@ def test_a_kernel_is_exported_under_its_module_path() -> None:
     score_components.__module__ = "cxj_processors.kernels.robust"
     score_components.__qualname__ = "score_components"
     assert compiled.symbol(score_components) == "kernels__robust__score_components"
+
+
+def test_a_build_removes_modules_of_other_sources_after_a_week(tmp_path: Path) -> None:
+    from cxj_processors.compiled.build import _remove_stale
+
+    old, recent = tmp_path / "cxj_kernels_0000.so", tmp_path / "cxj_kernels_1111.so"
+    current, unrelated = compiled.module_path(tmp_path), tmp_path / "notes.txt"
+    for path in (old, recent, current, unrelated):
+        path.write_text("x")
+    week_ago = time.time() - 8 * 86400
+    for path in (old, current, unrelated):
+        os.utime(path, (week_ago, week_ago))
+    _remove_stale(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        p.name for p in (recent, current, unrelated)
+    )

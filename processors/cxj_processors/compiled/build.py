@@ -28,6 +28,8 @@ from typing import Any
 
 from cxj_processors import compiled
 
+STALE_DAYS = 7.0
+
 
 def _recorded(argument: Any) -> list[Any]:
     """An argument type as the guard reads it (see `cxj_processors.compiled`)."""
@@ -134,7 +136,21 @@ def build(target: Path, cpu: str) -> Path:
         staged_manifest.write_text(json.dumps(manifest, indent=1))
         staged_manifest.replace(compiled.manifest_path(target))
     print(f"compiled kernels: {module_file} ({time.monotonic() - started:.0f} s)", flush=True)
+    _remove_stale(target)
     return module_file
+
+
+def _remove_stale(target: Path, keep_days: float = STALE_DAYS) -> None:
+    """Deletes modules of other sources built more than `keep_days` ago.
+
+    Every edit of the sources makes a new module (about 1.3 MB), so the folder would only
+    grow. A process still running an old one keeps it mapped; the file can go.
+    """
+    current = {compiled.module_path(target).name, compiled.manifest_path(target).name}
+    cutoff = time.time() - keep_days * 86400
+    for path in target.glob("cxj_kernels_*"):
+        if path.name not in current and path.stat().st_mtime < cutoff:
+            path.unlink(missing_ok=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
