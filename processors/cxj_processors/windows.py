@@ -130,8 +130,8 @@ class WindowStore:
         self._bound_version = None  # contracts are bound again by the next add
         self.fine[:] = arrays["fine"]
         self.recent[:] = arrays["recent"]
-        self.mos_hist[:] = arrays["mos_hist"]
-        self.mos_sum[:] = arrays["mos_sum"]
+        _copy_written_rows(self.mos_hist, arrays["mos_hist"])
+        _copy_written_rows(self.mos_sum, arrays["mos_sum"])
         self.coarse[:] = arrays["coarse"]
         self.last_bad_end[:] = arrays["last_bad_end"]
         self.last_bad_trace[:] = arrays["last_bad_trace"]
@@ -144,7 +144,7 @@ class WindowStore:
         old = {name: getattr(self, name) for name in _PER_SERIES}
         self._allocate(capacity)
         for name, array in old.items():
-            getattr(self, name)[: array.shape[0]] = array
+            _copy_written_rows(getattr(self, name), array)
         self._series = count
 
     def series_count(self) -> int:
@@ -339,6 +339,22 @@ def _apdex_counts(
 ) -> tuple[int, int, int]:
     return int(sums[satisfied - 1]), int(sums[tolerating - 1]), int(sums[runs - 1])
 
+
+
+def _copy_written_rows(target: npt.NDArray[Any], source: npt.NDArray[Any]) -> None:
+    """target[:len(source)] = source, writing only the rows of source that are not all zero.
+
+    A fresh store array is zero and not yet resident (the allocator maps it untouched); rows
+    no series has written, such as the MOS histograms of series without voice, stay so.
+    An array whose empty value is not zero is copied whole.
+    """
+    if target.shape[0] and np.any(target[0] != 0):
+        target[: source.shape[0]] = source
+        return
+    if source.shape[0] == 0:
+        return
+    written = np.flatnonzero(source.reshape(source.shape[0], -1).any(axis=1))
+    target[written] = source[written]
 
 def _columns(runs: RunRecords) -> dict[str, npt.NDArray[Any]]:
     columns: dict[str, npt.NDArray[Any]] = {}

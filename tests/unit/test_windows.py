@@ -385,3 +385,19 @@ def test_versioned_contracts_bind_each_series_once_and_again_when_one_changes() 
     assert store.apdex_t_s[0] == MINUTE_SLICES_ONE_DAY.apdex_t_s
     status = store.evaluate(0, MINUTE_SLICES_ONE_DAY, NOW)
     assert status.apdex_t_s == MINUTE_SLICES_ONE_DAY.apdex_t_s
+
+
+def test_growing_and_restoring_copy_every_row_whatever_the_arrays_empty_value() -> None:
+    from cxj_processors.windows import _copy_written_rows
+
+    source = np.zeros((5, 3, 2), dtype=np.uint16)
+    source[1, 2, 1], source[4, 0, 0] = 7, 9
+    target = np.zeros((8, 3, 2), dtype=np.uint16)
+    _copy_written_rows(target, source)
+    np.testing.assert_array_equal(target[:5], source)
+    assert not target[5:].any()
+    ends = np.array([-np.inf, 3.0, -np.inf])
+    grown = np.full(6, -np.inf)
+    _copy_written_rows(grown, ends)
+    np.testing.assert_array_equal(grown, [-np.inf, 3.0, -np.inf, -np.inf, -np.inf, -np.inf])
+    _copy_written_rows(target, source[:0])  # nothing to copy

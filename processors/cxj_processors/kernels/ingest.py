@@ -62,13 +62,21 @@ def claim_recent_slot(
     series: int,
     bucket: int,
 ) -> int:
-    """Like `claim_slot` for the recent ring, whose slots also own a MOS histogram and sums."""
+    """Like `claim_slot` for the recent ring, whose slots also own a MOS histogram and sums.
+
+    The histogram and sums are cleared only when the slot counted MOS samples: every sample
+    is counted (`add_voice`), so a slot without any holds zeros there already. A series
+    without voice then never writes its histogram rows, which the store allocates untouched,
+    so they never take memory.
+    """
     slot: int = bucket % recent.shape[1]
     if int(recent[series, slot, TAG]) != bucket + 1:
+        voice = recent[series, slot, RECENT_MOS_COUNT] or recent[series, slot, RECENT_MOS_COUNT + 1]
         recent[series, slot, :] = 0
         recent[series, slot, TAG] = bucket + 1
-        mos_hist[series, slot, :, :] = 0
-        mos_sum[series, slot, :] = 0.0
+        if voice:
+            mos_hist[series, slot, :, :] = 0
+            mos_sum[series, slot, :] = 0.0
     return slot
 
 
