@@ -37,7 +37,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from tests.harness.otelcol import otelcol_binary
 from tests.harness.processes import Process, free_port, logs_dir, port_open
 
-from benchmarks.processor_corpus import JOURNEYS, START_NS, Corpus, build
+from benchmarks.processor_corpus import JOURNEYS, START_NS, Corpus, build, history
 from cxj_journey import telemetry as names
 from cxj_processors.baselines import DEFAULT_WINDOW
 from cxj_processors.config import ProcessorConfig
@@ -230,12 +230,25 @@ def _memory_mb(pid: int) -> tuple[float, float]:
 def _processor_memory(corpus: Corpus) -> tuple[float, float]:
     """(RSS, of it anonymous) in MB of `cxj processor` holding every series, in steady state.
 
-    Steady state: the corpus sent twice, all 2,000 series evaluated, then two more
+    Steady state after 30 days: every series' history written first (a run in every hour of
+    30 days and every minute of the last 7 hours, so every bucket the store keeps holds
+    data), then the corpus sent twice, all 2,000 series evaluated, then two more
     evaluations (each followed by the processor's heap trim) before reading.
     """
+    started = time.perf_counter()
+    past = history(time.time_ns() - 60 * 10**9)
+    print(
+        f"  (history for the memory figure: {past.spans:,} spans, {past.runs:,} runs, "
+        f"built in {time.perf_counter() - started:.0f} s)",
+        flush=True,
+    )
     service, grpc_listen, status_listen = _start_processor(2)
     try:
         assert service.popen is not None
+        _send_all(grpc_listen, past, 1)
+        accepted = int(_get(status_listen, "/api/v1/processor")["counters"]["runs"])
+        if accepted != past.runs:
+            raise SystemExit(f"the processor judged {accepted:,} of {past.runs:,} history runs")
         _send_all(grpc_listen, corpus, 2)
         deadline = time.monotonic() + 120
         while len(_get(status_listen, "/api/v1/journeys")["journeys"]) < 2 * JOURNEYS:

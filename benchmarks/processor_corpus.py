@@ -165,3 +165,73 @@ def build(
                 runs += 1
             requests.append(request.SerializeToString())
     return Corpus(requests, spans, runs)
+
+
+def _short_run(rng: random.Random, spans: list[Span], journey: int, start_ns: int) -> None:
+    """A run of a root and its first step only: enough to fill a series' buckets."""
+    trace_id, root_id, step_id = rng.randbytes(16), rng.randbytes(8), rng.randbytes(8)
+    end_ns = start_ns + rng.randrange(1_000_000, 40_000_000)
+    step = Span(
+        trace_id=trace_id,
+        span_id=step_id,
+        parent_span_id=root_id,
+        name="step-0",
+        kind=Span.SPAN_KIND_CLIENT,
+        start_time_unix_nano=start_ns,
+        end_time_unix_nano=end_ns,
+    )
+    step.attributes.extend(
+        [
+            _kv(names.STEP_NAME, "step-0"),
+            _kv(names.STEP_INDEX, 0),
+            _kv(names.LAYER, "platform"),
+            _kv(names.STEP_THRESHOLD, 1.5),
+        ]
+    )
+    if TYPES[journey % len(TYPES)] == "voice":
+        step.attributes.extend(
+            [
+                _kv(names.VOICE_MIN_MOS, 3.6),
+                _kv(names.voice_attribute("outbound", "mos"), 3.9 + rng.random() * 0.4),
+                _kv(names.voice_attribute("inbound", "mos"), 3.9 + rng.random() * 0.4),
+            ]
+        )
+    root = Span(
+        trace_id=trace_id,
+        span_id=root_id,
+        name=f"journey journey-{journey}",
+        kind=Span.SPAN_KIND_INTERNAL,
+        start_time_unix_nano=start_ns,
+        end_time_unix_nano=end_ns + 1_000_000,
+    )
+    root.attributes.append(_kv(names.RUN_OUTCOME, "success"))
+    spans.extend([root, step])
+
+
+def history(now_ns: int, days: int = 30, recent_hours: int = 7, seed: int = 5) -> Corpus:
+    """Past runs that write every bucket a series keeps, as after `days` of operation.
+
+    Per series: a run in every hour of the last `days` days (the hour ring) and in every
+    minute of the last `recent_hours` hours (the minute rings), one request per series.
+    """
+    rng = random.Random(seed)
+    hour_ns, minute_ns = 3600 * 10**9, 60 * 10**9
+    starts = [now_ns - hour * hour_ns for hour in range(recent_hours, days * 24)]
+    starts += [now_ns - minute * minute_ns for minute in range(1, recent_hours * 60 + 1)]
+    requests: list[bytes] = []
+    spans = runs = 0
+    for journey in range(JOURNEYS):
+        for location in LOCATIONS:
+            request = ExportTraceServiceRequest()
+            resource_spans = request.resource_spans.add()
+            resource_spans.resource.attributes.extend(_resource(journey, location))
+            scope = resource_spans.scope_spans.add()
+            scope.scope.name = "cxj_probe"
+            run_spans: list[Span] = []
+            for start in starts:
+                _short_run(rng, run_spans, journey, start - rng.randrange(10**9))
+            scope.spans.extend(run_spans)
+            spans += len(run_spans)
+            runs += len(starts)
+            requests.append(request.SerializeToString())
+    return Corpus(requests, spans, runs)

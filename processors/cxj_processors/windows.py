@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from cxj_processors import slo
+from cxj_processors.heap import without_huge_pages
 from cxj_processors.kernels import layout as L
 from cxj_processors.kernels.ingest import add_runs
 from cxj_processors.kernels.totals import slice_window_totals, voice_window, window_sums
@@ -95,10 +96,11 @@ class WindowStore:
         self.recent = np.zeros(
             (capacity, geo[L.GEO_RECENT_SLOTS], L.RECENT_FIELDS), dtype=np.uint32
         )
-        self.mos_hist = np.zeros(
-            (capacity, geo[L.GEO_RECENT_SLOTS], 2, L.MOS_BINS), dtype=np.uint16
-        )
-        self.mos_sum = np.zeros((capacity, geo[L.GEO_RECENT_SLOTS], 2), dtype=np.float64)
+        with without_huge_pages():  # written only by series with voice
+            self.mos_hist = np.zeros(
+                (capacity, geo[L.GEO_RECENT_SLOTS], 2, L.MOS_BINS), dtype=np.uint16
+            )
+            self.mos_sum = np.zeros((capacity, geo[L.GEO_RECENT_SLOTS], 2), dtype=np.float64)
         self.coarse = np.zeros(
             (capacity, geo[L.GEO_COARSE_SLOTS], L.COARSE_FIELDS), dtype=np.uint32
         )
@@ -340,7 +342,6 @@ def _apdex_counts(
     return int(sums[satisfied - 1]), int(sums[tolerating - 1]), int(sums[runs - 1])
 
 
-
 def _copy_written_rows(target: npt.NDArray[Any], source: npt.NDArray[Any]) -> None:
     """target[:len(source)] = source, writing only the rows of source that are not all zero.
 
@@ -355,6 +356,7 @@ def _copy_written_rows(target: npt.NDArray[Any], source: npt.NDArray[Any]) -> No
         return
     written = np.flatnonzero(source.reshape(source.shape[0], -1).any(axis=1))
     target[written] = source[written]
+
 
 def _columns(runs: RunRecords) -> dict[str, npt.NDArray[Any]]:
     columns: dict[str, npt.NDArray[Any]] = {}

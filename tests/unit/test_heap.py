@@ -7,6 +7,7 @@ import os
 import platform
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,7 @@ from cxj_processors.heap import (
     MMAP_THRESHOLD_BYTES,
     configure_allocator,
     release_free_memory,
+    without_huge_pages,
 )
 
 
@@ -77,3 +79,56 @@ def test_a_freed_store_array_goes_back_to_the_system_at_once_with_the_fixed_thre
 
 def test_the_users_allocator_variable_wins() -> None:
     assert configure_allocator({"MALLOC_MMAP_THRESHOLD_": "1"}) == {}
+
+
+_WRITE_EVERY_16_KB = """
+import json, sys
+import numpy as np, psutil
+from cxj_processors.heap import without_huge_pages
+process = psutil.Process()
+before = process.memory_info().rss
+if sys.argv[1] == "ordinary":
+    with without_huge_pages():
+        array = np.zeros(64 * 2**20, dtype=np.uint8)
+else:
+    array = np.zeros(64 * 2**20, dtype=np.uint8)
+array[:: 16 * 1024] = 1
+print(json.dumps(process.memory_info().rss - before))
+"""
+
+
+def _huge_pages_available() -> bool:
+    path = Path("/sys/kernel/mm/transparent_hugepage/enabled")
+    return path.is_file() and "[never]" not in path.read_text()
+
+
+@pytest.mark.skipif(not _huge_pages_available(), reason="no transparent huge pages here")
+def test_an_array_written_in_places_takes_only_the_pages_written_without_huge_pages() -> None:
+    grown = {
+        pages: json.loads(
+            subprocess.run(
+                [sys.executable, "-c", _WRITE_EVERY_16_KB, pages],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
+        for pages in ("ordinary", "huge")
+    }
+    assert grown["ordinary"] < 24 * 2**20  # a 4 KB page per 16 KB written: 16 MB
+    assert grown["huge"] > 48 * 2**20  # every 2 MB stretch resident
+
+
+def test_the_huge_page_setting_comes_back_after_the_block() -> None:
+    from numpy._core import multiarray
+
+    switch = multiarray._set_madvise_hugepage
+    before = switch(True)
+    try:
+        with without_huge_pages():
+            inside = switch(False)
+        after = switch(True)
+    finally:
+        switch(before)
+    assert inside is False
+    assert after is True
