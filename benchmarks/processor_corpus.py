@@ -65,6 +65,22 @@ def _resource(journey: int, location: str) -> list[KeyValue]:
     ]
 
 
+def _root(
+    trace_id: bytes, root_id: bytes, journey: int, times: tuple[int, int], outcome: str
+) -> Span:
+    """A run's root span, carrying its outcome."""
+    root = Span(
+        trace_id=trace_id,
+        span_id=root_id,
+        name=f"journey journey-{journey}",
+        kind=Span.SPAN_KIND_INTERNAL,
+        start_time_unix_nano=times[0],
+        end_time_unix_nano=times[1],
+    )
+    root.attributes.append(_kv(names.RUN_OUTCOME, outcome))
+    return root
+
+
 def _run(rng: random.Random, spans: list[Span], journey: int, start_ns: int) -> None:
     trace_id = rng.randbytes(16)
     root_id = rng.randbytes(8)
@@ -127,16 +143,8 @@ def _run(rng: random.Random, spans: list[Span], journey: int, start_ns: int) -> 
         steps.append(step)
         if index == failing:
             break
-    root = Span(
-        trace_id=trace_id,
-        span_id=root_id,
-        name=f"journey journey-{journey}",
-        kind=Span.SPAN_KIND_INTERNAL,
-        start_time_unix_nano=start_ns,
-        end_time_unix_nano=at + 1_000_000,
-    )
-    root.attributes.append(_kv(names.RUN_OUTCOME, "failure" if failing >= 0 else "success"))
-    spans.extend([root, *steps])
+    outcome = "failure" if failing >= 0 else "success"
+    spans.extend([_root(trace_id, root_id, journey, (start_ns, at + 1_000_000), outcome), *steps])
 
 
 def build(
@@ -196,16 +204,9 @@ def _short_run(rng: random.Random, spans: list[Span], journey: int, start_ns: in
                 _kv(names.voice_attribute("inbound", "mos"), 3.9 + rng.random() * 0.4),
             ]
         )
-    root = Span(
-        trace_id=trace_id,
-        span_id=root_id,
-        name=f"journey journey-{journey}",
-        kind=Span.SPAN_KIND_INTERNAL,
-        start_time_unix_nano=start_ns,
-        end_time_unix_nano=end_ns + 1_000_000,
+    spans.extend(
+        [_root(trace_id, root_id, journey, (start_ns, end_ns + 1_000_000), "success"), step]
     )
-    root.attributes.append(_kv(names.RUN_OUTCOME, "success"))
-    spans.extend([root, step])
 
 
 def history(now_ns: int, days: int = 30, recent_hours: int = 7, seed: int = 5) -> Corpus:

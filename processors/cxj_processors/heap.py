@@ -45,20 +45,15 @@ def _libc() -> ctypes.CDLL | None:
         return None
 
 
-@cache
-def _trim() -> Callable[[int], int] | None:
-    libc = _libc()
-    try:
-        function: Callable[[int], int] | None = None if libc is None else libc.malloc_trim
-    except AttributeError:
-        return None
+def _libc_function(name: str) -> Callable[..., int] | None:
+    """A function of the C library, None where there is no such function."""
+    function: Callable[..., int] | None = getattr(_libc(), name, None)
     return function
 
 
 def configure_allocator(environ: Mapping[str, str] = os.environ) -> dict[str, int]:
     """Sets the mmap threshold (see above); returns what it set."""
-    libc = _libc()
-    mallopt = getattr(libc, "mallopt", None) if libc is not None else None
+    mallopt = _libc_function("mallopt")
     if mallopt is None:
         return {}
     chosen = {}
@@ -69,7 +64,7 @@ def configure_allocator(environ: Mapping[str, str] = os.environ) -> dict[str, in
 
 def release_free_memory() -> bool:
     """Returns free heap pages to the system; whether the C library could do it."""
-    trim = _trim()
+    trim = _libc_function("malloc_trim")
     if trim is None:
         return False
     trim(0)

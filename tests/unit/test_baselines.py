@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.harness.python import run_python
 from tests.naive import NaiveBaselines
 
 from cxj_processors.baselines import RobustBaselines, attribute_runs
@@ -161,9 +159,5 @@ def test_prefetching_rows_changes_nothing_and_ignores_rows_outside() -> None:
         print("ok")
         """
     )
-    environment = {**os.environ, "CXJ_KERNELS": "jit"}
-    environment.pop("NUMBA_DISABLE_JIT", None)
-    done = subprocess.run(
-        [sys.executable, "-c", script], env=environment, capture_output=True, text=True, check=False
-    )
-    assert done.stdout.strip() == "ok", done.stderr[-2000:]
+    stdout = run_python(script, env={"CXJ_KERNELS": "jit", "NUMBA_DISABLE_JIT": None})
+    assert stdout.strip() == "ok"

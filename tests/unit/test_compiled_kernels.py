@@ -7,9 +7,8 @@ and the conversation analysis on both and requires identical results.
 
 from __future__ import annotations
 
+import json
 import os
-import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
@@ -17,10 +16,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from tests.harness.python import run_python
 
 from cxj_processors import compiled
-
-ROOT = Path(__file__).resolve().parents[2]
 
 _RUN_BOTH = textwrap.dedent(
     """
@@ -53,25 +51,12 @@ _RUN_BOTH = textwrap.dedent(
 
 def _ensure_built() -> None:
     """Builds the module if the kernels folder lacks it (quick when numba's cache is warm)."""
-    subprocess.run([sys.executable, "-m", "cxj_processors.compiled.build"], check=True, cwd=ROOT)
+    run_python("from cxj_processors.compiled.build import main; raise SystemExit(main())")
 
 
 def _run(kernels: str) -> dict[str, Any]:
-    import json
-
-    environment = {**os.environ, "CXJ_KERNELS": kernels, "PYTHONPATH": str(ROOT)}
-    environment.pop("NUMBA_DISABLE_JIT", None)
-    done = subprocess.run(
-        [sys.executable, "-c", _RUN_BOTH],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
+    stdout = run_python(_RUN_BOTH, env={"CXJ_KERNELS": kernels, "NUMBA_DISABLE_JIT": None})
+    result: dict[str, Any] = json.loads(stdout.splitlines()[-1])
     return result
 
 

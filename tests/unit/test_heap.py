@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import platform
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import psutil
-import pytest
+from tests.harness.python import run_python
 
 from cxj_processors.heap import (
     MMAP_THRESHOLD_BYTES,
@@ -38,6 +35,7 @@ _FREE_A_LARGE_ARRAY = """
 import json, os, sys
 import numpy as np
 import psutil
+from tests.harness.python import run_python
 from cxj_processors.heap import configure_allocator
 
 chosen = configure_allocator() if sys.argv[1] == "configured" else {}
@@ -52,23 +50,11 @@ print(json.dumps({"chosen": chosen, "returned": before - process.memory_info().r
 
 
 def _free_a_large_array(mode: str) -> dict[str, Any]:
-    environment = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_")
-    }
-    done = subprocess.run(
-        [sys.executable, "-c", _FREE_A_LARGE_ARRAY, mode],
-        env=environment,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    result: dict[str, Any] = json.loads(done.stdout)
+    stdout = run_python(_FREE_A_LARGE_ARRAY, mode, env={"MALLOC_MMAP_THRESHOLD_": None})
+    result: dict[str, Any] = json.loads(stdout)
     return result
 
 
-@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is the GNU C library's")
 def test_a_freed_store_array_goes_back_to_the_system_at_once_with_the_fixed_threshold() -> None:
     configured = _free_a_large_array("configured")
     default = _free_a_large_array("default")
@@ -97,26 +83,13 @@ print(json.dumps(process.memory_info().rss - before))
 """
 
 
-def _huge_pages_available() -> bool:
-    path = Path("/sys/kernel/mm/transparent_hugepage/enabled")
-    return path.is_file() and "[never]" not in path.read_text()
-
-
-@pytest.mark.skipif(not _huge_pages_available(), reason="no transparent huge pages here")
 def test_an_array_written_in_places_takes_only_the_pages_written_without_huge_pages() -> None:
     grown = {
-        pages: json.loads(
-            subprocess.run(
-                [sys.executable, "-c", _WRITE_EVERY_16_KB, pages],
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-        )
-        for pages in ("ordinary", "huge")
+        pages: json.loads(run_python(_WRITE_EVERY_16_KB, pages)) for pages in ("ordinary", "huge")
     }
+    modes = Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text().strip()
     assert grown["ordinary"] < 24 * 2**20  # a 4 KB page per 16 KB written: 16 MB
-    assert grown["huge"] > 48 * 2**20  # every 2 MB stretch resident
+    assert grown["huge"] > 48 * 2**20, f"every 2 MB stretch resident with huge pages ({modes})"
 
 
 def test_the_huge_page_setting_comes_back_after_the_block() -> None:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
 import textwrap
 from dataclasses import fields
 from typing import Any
@@ -14,7 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.harness.processes import REPO
+from tests.harness.python import run_python
 from tests.naive import NaiveStore
 
 from cxj_processors.model import (
@@ -356,13 +353,7 @@ def test_kernels_give_the_same_answers_with_jit_disabled() -> None:
         print("same")
         """
     )
-    env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
-    done = subprocess.run(
-        [sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True,
-        timeout=300, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.strip() == "same"
+    assert run_python(script, env={"NUMBA_DISABLE_JIT": "1"}, timeout=300).strip() == "same"
 
 
 class _Versioned(list[SeriesContract]):

@@ -17,9 +17,6 @@ then checked), use:
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
 from dataclasses import dataclass, fields
 from typing import Any, cast
 
@@ -29,7 +26,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue
-from tests.harness.processes import REPO
+from tests.harness.python import run_python
 
 from cxj_processors.wire import SpanBatch, SpanDecoder, WireFormatError, fnv1a64
 from cxj_processors.wire.strings import _finish as finish_hash
@@ -845,15 +842,5 @@ SAMPLE = one_span(
 
 
 def test_plain_python_kernels_agree() -> None:
-    environment = dict(os.environ, NUMBA_DISABLE_JIT="1", PYTHONWARNINGS="error::RuntimeWarning")
-    result = subprocess.run(
-        [sys.executable, "-c", _PLAIN_PYTHON_CHECK],
-        cwd=REPO,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "plain python ok" in result.stdout
+    environment = {"NUMBA_DISABLE_JIT": "1", "PYTHONWARNINGS": "error::RuntimeWarning"}
+    assert "plain python ok" in run_python(_PLAIN_PYTHON_CHECK, env=environment, timeout=300)

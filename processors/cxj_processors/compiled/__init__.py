@@ -117,19 +117,29 @@ def symbol(function: Callable[..., Any]) -> str:
 Check = Callable[[Any], bool]
 
 
+# NumPy's array flag bits (ndarray.flags.num), as in numpy/ndarraytypes.h.
+_C_CONTIGUOUS, _ALIGNED, _WRITEABLE = 0x1, 0x100, 0x400
+
+
+def _array_spec(recorded: Sequence[Any]) -> tuple[np.dtype[Any], int, int]:
+    """(dtype, ndim, flag bits required) of a recorded array type."""
+    required = _ALIGNED | (_C_CONTIGUOUS if recorded[3] else 0) | (0 if recorded[4] else _WRITEABLE)
+    return np.dtype(recorded[1]), int(recorded[2]), required
+
+
 def _checker(recorded: Sequence[Any]) -> Check:
     kind = recorded[0]
     if kind == "array":
-        dtype, ndim, contiguous, readonly = np.dtype(recorded[1]), recorded[2], *recorded[3:5]
+        dtype, ndim, required = _array_spec(recorded)
+        ndarray = np.ndarray
 
         def array(value: Any) -> bool:
-            if type(value) is not np.ndarray or value.dtype != dtype or value.ndim != ndim:
-                return False
-            flags = value.flags
-            return bool(
-                flags.aligned
-                and (not contiguous or flags.c_contiguous)
-                and (readonly or flags.writeable)
+            # One read of the flag bits: the flags object's attributes cost more each.
+            return (
+                type(value) is ndarray
+                and value.ndim == ndim
+                and (value.dtype is dtype or value.dtype == dtype)
+                and value.flags.num & required == required
             )
 
         return array
@@ -162,64 +172,32 @@ def _describe(value: Any) -> str:
     return type(value).__name__
 
 
-# NumPy's array flag bits (ndarray.flags.num), as in numpy/ndarraytypes.h.
-_C_CONTIGUOUS, _ALIGNED, _WRITEABLE = 0x1, 0x100, 0x400
-
-
-def _array_spec(recorded: Sequence[Any]) -> tuple[np.dtype[Any], int, int] | None:
-    """(dtype, ndim, flag bits required) of a recorded array type; None for other types."""
-    if recorded[0] != "array":
-        return None
-    required = _ALIGNED | (_C_CONTIGUOUS if recorded[3] else 0) | (0 if recorded[4] else _WRITEABLE)
-    return np.dtype(recorded[1]), int(recorded[2]), required
-
-
 def guarded(
     name: str, function: Callable[..., Any], arguments: Sequence[Sequence[Any]]
 ) -> Callable[..., Any]:
     """`function` called only with arguments of the types it was compiled for.
 
-    Arrays, most arguments, are checked inline (type, dimensions, dtype and one read of the
-    flag bits: about 0.1 µs each); other arguments through their checker.
+    Arrays, most arguments, take one check each (type, dimensions, dtype and one read of
+    the flag bits: about 0.2 µs); other arguments go through their checker.
     """
-    specs = [(_array_spec(recorded), _checker(recorded)) for recorded in arguments]
-    count = len(specs)
-
-    def refuse(position: int, value: Any) -> TypeError:
-        return TypeError(
-            f"compiled kernel {name}: argument {position} must be "
-            f"{_spell(arguments[position])}, got {_describe(value)}; "
-            f"the caller passes other types than the module was built for, or run "
-            f"with CXJ_KERNELS=jit"
-        )
-
-    ndarray = np.ndarray
+    checks = [_checker(recorded) for recorded in arguments]
+    count = len(checks)
 
     def call(*values: Any) -> Any:
         if len(values) != count:
             raise TypeError(f"compiled kernel {name}: takes {count} arguments, got {len(values)}")
-        for (array, check), value in zip(specs, values):  # noqa: B905 - lengths checked
-            if array is not None:
-                dtype, ndim, required = array
-                if (
-                    type(value) is ndarray
-                    and value.ndim == ndim
-                    and (value.dtype is dtype or value.dtype == dtype)
-                    and value.flags.num & required == required
-                ):
-                    continue
-            elif check(value):
-                continue
-            raise refuse(_position(values, value), value)
+        for position, (check, value) in enumerate(zip(checks, values)):  # noqa: B905 - same length
+            if not check(value):
+                raise TypeError(
+                    f"compiled kernel {name}: argument {position} must be "
+                    f"{_spell(arguments[position])}, got {_describe(value)}; "
+                    f"the caller passes other types than the module was built for, or run "
+                    f"with CXJ_KERNELS=jit"
+                )
         return function(*values)
 
     call.__name__ = call.__qualname__ = name
     return call
-
-
-def _position(values: tuple[Any, ...], value: Any) -> int:
-    """Where `value` (the refused argument) sits among `values`, by identity."""
-    return next(index for index, item in enumerate(values) if item is value)
 
 
 def _spell(recorded: Sequence[Any]) -> str:
@@ -277,17 +255,21 @@ def _import(path: Path) -> ModuleType:
     return module
 
 
-def compiled_version(function: Callable[..., Any]) -> Callable[..., Any] | None:
-    """The compiled kernel for `function`, None when running on the JIT.
+def njit(function: Callable[..., Any], **options: Any) -> Callable[..., Any]:
+    """`function` as a kernel: its compiled version, or numba's `njit(**options)` of it.
 
     Under the compiled module, a function it does not export (a helper that kernels inline)
     comes back as itself, plain Python: nothing on the hot path calls those from Python.
+    numba is imported only when the JIT is used.
     """
     kernels = loaded()
-    if kernels is None:
-        return None
-    found: Callable[..., Any] = kernels.get(symbol(function), function)
-    return found
+    if kernels is not None:
+        found: Callable[..., Any] = kernels.get(symbol(function), function)
+        return found
+    import numba
+
+    jitted: Callable[..., Any] = numba.njit(**options)(function)
+    return jitted
 
 
 def describe() -> str:

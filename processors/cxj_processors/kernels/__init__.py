@@ -32,12 +32,7 @@ Kernel = TypeVar("Kernel", bound=Callable[..., Any])
 
 def kernel(function: Kernel) -> Kernel:
     """Compiles a kernel with the package's one set of options."""
-    ahead = compiled.compiled_version(function)
-    if ahead is not None:
-        return cast(Kernel, ahead)
-    import numba
-
-    return cast(Kernel, numba.njit(cache=True, nogil=True, fastmath=FASTMATH)(function))
+    return cast(Kernel, compiled.njit(function, cache=True, nogil=True, fastmath=FASTMATH))
 
 
 def inlined(function: Kernel) -> Kernel:
@@ -46,12 +41,7 @@ def inlined(function: Kernel) -> Kernel:
     Per-run helpers called as real functions pass every array as a struct and, with NumPy
     refcounting on, incref and decref each one: inlining removes that from the hot loop.
     """
-    ahead = compiled.compiled_version(function)
-    if ahead is not None:
-        return cast(Kernel, ahead)
-    import numba
-
     return cast(
         Kernel,
-        numba.njit(cache=True, nogil=True, fastmath=FASTMATH, inline="always")(function),
+        compiled.njit(function, cache=True, nogil=True, fastmath=FASTMATH, inline="always"),
     )

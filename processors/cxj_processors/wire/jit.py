@@ -31,33 +31,17 @@ _PACKAGE = Path(__file__).resolve().parent
 
 def inlined(function: Kernel) -> Kernel:
     """A small kernel, inlined into each kernel that calls it (numba IR inlining)."""
-    ahead = compiled.compiled_version(function)
-    if ahead is not None:
-        return cast(Kernel, ahead)
-    import numba
-
-    return cast(Kernel, numba.njit(cache=True, nogil=True, inline="always")(function))
+    return cast(Kernel, compiled.njit(function, cache=True, nogil=True, inline="always"))
 
 
 def walker(function: Kernel) -> Kernel:
     """A kernel that walks messages and allocates nothing: compiled without refcounting."""
-    ahead = compiled.compiled_version(function)
-    if ahead is not None:
-        return cast(Kernel, ahead)
-    import numba
-
-    njit: Any = numba.njit  # `_nrt` is not in numba's type stubs
-    return cast(Kernel, njit(cache=True, nogil=True, _nrt=False)(function))
+    return cast(Kernel, compiled.njit(function, cache=True, nogil=True, _nrt=False))
 
 
 def allocating(function: Kernel) -> Kernel:
     """A kernel that allocates arrays (and so needs NumPy refcounting)."""
-    ahead = compiled.compiled_version(function)
-    if ahead is not None:
-        return cast(Kernel, ahead)
-    import numba
-
-    return cast(Kernel, numba.njit(cache=True, nogil=True)(function))
+    return cast(Kernel, compiled.njit(function, cache=True, nogil=True))
 
 
 @cache
