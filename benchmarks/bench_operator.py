@@ -7,7 +7,9 @@ the same run: the admin creating the same number of plain ConfigMaps (what the A
 costs for 1,000 writes), and the admin creating 2,000 plain Deployments and waiting for
 them to be available (what the control plane alone needs to roll out that many probes).
 It also counts the write requests the apiserver served in each phase (from its metrics),
-per journey: what the operator adds on top of what the controllers need anyway.
+per journey: what the operator adds on top of what the controllers need anyway, and the
+CPU every process used in each phase: all of them share the 2 cores, so the wall time
+follows their total.
 
 `python -m benchmarks bench_operator` (several minutes). JOURNEYS=<n> scales it down.
 """
@@ -148,6 +150,24 @@ def _writes(plane: ControlPlane) -> float:
     return total
 
 
+def _cpu_seconds(plane: ControlPlane, extra: dict[str, int]) -> dict[str, float]:
+    """User + system CPU so far of every control-plane process, the benchmark and extra."""
+    pids = {name: p.popen.pid for name, p in plane.processes.items() if p.popen is not None}
+    pids.update(extra)
+    pids["benchmark (client)"] = os.getpid()
+    seconds = {}
+    for name, pid in pids.items():
+        try:
+            seconds[name] = sum(psutil.Process(pid).cpu_times()[:2])
+        except psutil.Error:
+            continue
+    return seconds
+
+
+def _cpu_used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {name: after[name] - before.get(name, 0.0) for name in after}
+
+
 class _Sampler:
     """Samples a process's RSS every 0.25 s in a thread."""
 
@@ -204,6 +224,7 @@ def _run(plane: ControlPlane) -> None:
     ]
     configmaps_s = _post_all(plane, "/api/v1/namespaces/{namespace}/configmaps", configmaps)
     writes_before = _writes(plane)
+    cpu_before = _cpu_seconds(plane, {})
     started = time.perf_counter()
     _post_all(
         plane,
@@ -218,6 +239,7 @@ def _run(plane: ControlPlane) -> None:
         started,
     )
     plain_writes = _writes(plane) - writes_before
+    plain_cpu = _cpu_used(cpu_before, _cpu_seconds(plane, {}))
     plane.kubectl("delete", "namespace", BASELINE_NAMESPACE, "--wait=true", "--timeout=600s")
 
     kubeconfig = _operator_kubeconfig(plane, plane.root)
@@ -241,6 +263,7 @@ def _run(plane: ControlPlane) -> None:
     try:
         time.sleep(3)  # let it take the Lease and start watching
         writes_before = _writes(plane)
+        cpu_before = _cpu_seconds(plane, {"operator": operator.popen.pid})
         started = time.perf_counter()
         create_s = _post_all(
             plane,
@@ -255,11 +278,12 @@ def _run(plane: ControlPlane) -> None:
             started,
         )
         operator_writes = _writes(plane) - writes_before
+        operator_cpu = _cpu_used(cpu_before, _cpu_seconds(plane, {"operator": operator.popen.pid}))
         process = psutil.Process(operator.popen.pid)
         time.sleep(5)  # the last status writes and experience sweep settle
-        cpu_before = sum(process.cpu_times()[:2])
+        idle_before = sum(process.cpu_times()[:2])
         time.sleep(IDLE_WINDOW_S)
-        idle_cpu = (sum(process.cpu_times()[:2]) - cpu_before) / IDLE_WINDOW_S
+        idle_cpu = (sum(process.cpu_times()[:2]) - idle_before) / IDLE_WINDOW_S
         peak_mb = sampler.peak / 2**20
     finally:
         sampler.stop()
@@ -282,6 +306,15 @@ def _run(plane: ControlPlane) -> None:
         f"{converge_s / plain_rollout_s:.2f}"
     )
     print(f"ratio (operator converge / ConfigMaps created): {converge_s / configmaps_s:.2f}")
+    print(
+        f"CPU seconds while converging (2 cores: at most {2 * plain_rollout_s:.0f} s and "
+        f"{2 * converge_s:.0f} s):"
+    )
+    print(f"  {'process':28s} {'plain Deployments':>18s} {'operator':>10s}")
+    for name in operator_cpu:
+        plain = f"{plain_cpu[name]:.1f}" if name in plain_cpu else "-"
+        print(f"  {name:28s} {plain:>18s} {operator_cpu[name]:10.1f}")
+    print(f"  {'total':28s} {sum(plain_cpu.values()):18.1f} {sum(operator_cpu.values()):10.1f}")
 
 
 if __name__ == "__main__":
