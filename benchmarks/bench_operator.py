@@ -23,8 +23,9 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -197,19 +198,28 @@ def _operator_kubeconfig(plane: ControlPlane, folder: Path) -> Path:
     )
 
 
-def main() -> None:
+@contextmanager
+def journey_plane(pods: bool) -> Iterator[ControlPlane]:
+    """A test control plane with the CRDs established and both benchmark namespaces;
+    with pods, also the controller-manager, scheduler and kwok with 3 Nodes."""
     plane = ControlPlane().start()
     try:
         plane.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
         plane.kubectl(
             "wait", "--for=condition=Established", "--timeout=60s", "crd/cxjourneys.cxjourney.dev"
         )
-        plane.enable_pods(nodes=3)
+        if pods:
+            plane.enable_pods(nodes=3)
         for namespace in (NAMESPACE, BASELINE_NAMESPACE):
             plane.kubectl("create", "namespace", namespace)
-        _run(plane)
+        yield plane
     finally:
         plane.stop()
+
+
+def main() -> None:
+    with journey_plane(pods=True) as plane:
+        _run(plane)
 
 
 def _run(plane: ControlPlane) -> None:

@@ -13,7 +13,6 @@ bench_operator for the whole picture).
 
 from __future__ import annotations
 
-import copy
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -23,9 +22,16 @@ from typing import Any, TypeVar
 
 import psutil
 from tests.harness.kube import ControlPlane
-from tests.harness.processes import REPO
 
-from benchmarks.bench_operator import NAMESPACE, _deployment, _journey, _operator_kubeconfig
+from benchmarks.bench_operator import (
+    BASELINE_NAMESPACE,
+    LOCATIONS,
+    NAMESPACE,
+    _deployment,
+    _journey,
+    _operator_kubeconfig,
+    journey_plane,
+)
 from cxj_journey.model import parse_journey
 from cxj_operator import naming
 from cxj_operator.builders import BuildParams, build_children
@@ -39,34 +45,37 @@ from cxj_operator.experience_view import (
 )
 from cxj_operator.journey_status import Experience, compose
 from cxj_operator.kube import KubeApi, ObjectRef, load_configuration
-from cxj_operator.readiness import HONOURED, ProbeFacts, Verdict, workload_status
+from cxj_operator.readiness import HONOURED, Verdict, probe_facts, workload_status
 
 REQUESTS = int(os.environ.get("REQUESTS", "400"))
+STATUS_PROGRESSING = "CxJourney status apply (Progressing)"
+STATUS_READY = "CxJourney status apply (Ready)"
 T = TypeVar("T")
 
 
-def _status(uid: str, probes: dict[str, ProbeFacts]) -> dict[str, Any]:
-    """A status body as the operator writes it, the processor unreachable."""
+def _status(uid: str, deployments: list[dict[str, Any]]) -> dict[str, Any]:
+    """The status body the operator writes for these probe Deployments, the processor
+    unreachable."""
     now = rfc3339(datetime.now(UTC))
-    verdict = Verdict(1, uid, HONOURED, "", (("hq", 1), ("edge", 1)))
+    probes = {f.location: f for f in map(probe_facts, deployments) if f is not None}
+    verdict = Verdict(1, uid, HONOURED, "", tuple((location, 1) for location in probes))
     reading = Reading(UNREACHABLE, detail="connection refused", shared=True)
     (condition,) = merge(None, [experience_condition(reading)], 1, now)
     experience = Experience(experience_fields(reading, "http://cxj-processor:8080", now), condition)
     return compose(workload_status(verdict, probes, None, now), experience)
 
 
+def _available(deployment: dict[str, Any]) -> dict[str, Any]:
+    """The Deployment as the controller-manager reports it once its probe is Ready."""
+    replicas = deployment["spec"]["replicas"]
+    counts = ("replicas", "updatedReplicas", "readyReplicas", "availableReplicas")
+    status = {"observedGeneration": deployment["metadata"]["generation"]}
+    return {**deployment, "status": status | dict.fromkeys(counts, replicas)}
+
+
 def main() -> None:
-    plane = ControlPlane().start()
-    try:
-        plane.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
-        plane.kubectl(
-            "wait", "--for=condition=Established", "--timeout=60s", "crd/cxjourneys.cxjourney.dev"
-        )
-        for namespace in (NAMESPACE, "bench-baseline"):
-            plane.kubectl("create", "namespace", namespace)
+    with journey_plane(pods=False) as plane:
         _run(plane)
-    finally:
-        plane.stop()
 
 
 def _run(plane: ControlPlane) -> None:
@@ -76,14 +85,17 @@ def _run(plane: ControlPlane) -> None:
     apiserver = plane.processes["kube-apiserver"].popen
     assert apiserver is not None
     process = psutil.Process(apiserver.pid)
-    rows: list[tuple[str, float]] = []
+    rows: list[tuple[str, float, int]] = []  # label, ms a request, requests a journey
 
-    def measure(label: str, send: Callable[[T], Any], items: Sequence[T]) -> list[Any]:
+    def measure(
+        label: str, send: Callable[[T], Any], items: Sequence[T], per_journey: int
+    ) -> list[Any]:
         time.sleep(1)  # let the apiserver settle from the last kind
         before = sum(process.cpu_times()[:2])
         with ThreadPoolExecutor(8) as pool:
             answers = list(pool.map(send, items))
-        rows.append((label, (sum(process.cpu_times()[:2]) - before) / len(items) * 1000))
+        ms = (sum(process.cpu_times()[:2]) - before) / len(items) * 1000
+        rows.append((label, ms, per_journey))
         return answers
 
     journeys_path = f"/apis/{naming.GROUP}/{naming.VERSION}/namespaces/{NAMESPACE}/cxjourneys"
@@ -91,86 +103,68 @@ def _run(plane: ControlPlane) -> None:
         "CxJourney create (the user's)",
         lambda body: admin.request("POST", journeys_path, body=body),
         [_journey(i) for i in range(REQUESTS)],
+        per_journey=1,
     )
     children = [
         build_children(BuildParams(parse_journey(j), j["metadata"]["uid"], ProbeSettings()))
         for j in journeys
     ]
-    for kind in ("ConfigMap", "ServiceAccount", "Deployment"):
-        manifests = [m for ms in children for m in ms if m["kind"] == kind][:REQUESTS]
-        measure(f"{kind} server-side apply, creating", api.apply, manifests)
-    deployments = [m for ms in children for m in ms if m["kind"] == "Deployment"][:REQUESTS]
-    measure("Deployment server-side apply, unchanged", api.apply, deployments)
+    for kind in ("ConfigMap", "ServiceAccount"):
+        manifests = [m for ms in children for m in ms if m["kind"] == kind]
+        measure(f"{kind} server-side apply, creating", api.apply, manifests, per_journey=1)
+    # REQUESTS Deployments: both probes of the first REQUESTS / 2 journeys.
+    wanted = [m for ms in children for m in ms if m["kind"] == "Deployment"][:REQUESTS]
+    applied = measure(
+        "Deployment server-side apply, creating", api.apply, wanted, per_journey=len(LOCATIONS)
+    )
+    measure("Deployment server-side apply, unchanged", api.apply, wanted, per_journey=0)
+    probes: dict[str, list[dict[str, Any]]] = {}
+    for result in applied:
+        owner = result.object["metadata"]["ownerReferences"][0]["uid"]
+        probes.setdefault(owner, []).append(result.object)
+    owners = [j for j in journeys if j["metadata"]["uid"] in probes]
 
-    def status_apply(ready: int) -> Callable[[dict[str, Any]], Any]:
+    def status_apply(ready: bool) -> Callable[[dict[str, Any]], Any]:
         def send(journey: dict[str, Any]) -> Any:
-            name, uid = journey["metadata"]["name"], journey["metadata"]["uid"]
-            probes = {
-                location: ProbeFacts(
-                    location=location,
-                    name=f"{name}-probe-{location}",
-                    uid=f"{uid}-{location}",
-                    owner_uid=uid,
-                    desired=1,
-                    generation=1,
-                    observed_generation=1,
-                    replicas=1,
-                    updated=1,
-                    ready=ready,
-                    stalled=False,
-                )
-                for location in ("hq", "edge")
-            }
-            status = _status(uid, probes)
-            return api.apply_status(NAMESPACE, name, status, naming.FIELD_MANAGER)
+            uid = journey["metadata"]["uid"]
+            deployments = [_available(d) if ready else d for d in probes[uid]]
+            return api.apply_status(
+                NAMESPACE,
+                journey["metadata"]["name"],
+                _status(uid, deployments),
+                naming.FIELD_MANAGER,
+            )
 
         return send
 
-    measure("CxJourney status apply (Progressing)", status_apply(0), journeys)
-    measure("CxJourney status apply (Ready)", status_apply(1), journeys)
-    measure(
-        "Event create",
-        lambda j: api.post_event(
-            ObjectRef(
-                naming.API_VERSION,
-                naming.KIND,
-                NAMESPACE,
-                j["metadata"]["name"],
-                j["metadata"]["uid"],
-            ),
-            "Normal",
-            "Created",
-            "created ConfigMap a, ServiceAccount b, Deployment c, Deployment d",
-            "bench",
-        ),
-        journeys,
-    )
-    plain = [copy.deepcopy(_deployment(i)) for i in range(REQUESTS)]
+    for ready, label in ((False, STATUS_PROGRESSING), (True, STATUS_READY)):
+        measure(label, status_apply(ready), owners, per_journey=1)
+
+    def event(journey: dict[str, Any]) -> None:
+        metadata = journey["metadata"]
+        about = ObjectRef(
+            naming.API_VERSION, naming.KIND, NAMESPACE, metadata["name"], metadata["uid"]
+        )
+        message = "created ConfigMap a, ServiceAccount b, Deployment c, Deployment d"
+        api.post_event(about, "Normal", "Created", message, "bench")
+
+    measure("Event create", event, journeys, per_journey=1)
     measure(
         "plain Deployment create (for scale)",
         lambda body: api.request(
-            "POST", "/apis/apps/v1/namespaces/bench-baseline/deployments", body=body
+            "POST", f"/apis/apps/v1/namespaces/{BASELINE_NAMESPACE}/deployments", body=body
         ),
-        plain,
+        [_deployment(i) for i in range(REQUESTS)],
+        per_journey=0,
     )
     print(f"{REQUESTS} requests of each kind, 8 clients, apiserver CPU per request:")
-    for label, ms in rows:
+    for label, ms, _ in rows:
         print(f"  {label:42s} {ms:6.2f} ms")
-    per_journey = {
-        "CxJourney create (the user's)": 1,
-        "ConfigMap server-side apply, creating": 1,
-        "ServiceAccount server-side apply, creating": 1,
-        "Deployment server-side apply, creating": 2,
-        "CxJourney status apply (Progressing)": 1,
-        "CxJourney status apply (Ready)": 1,
-        "Event create": 1,
-    }
-    costs = dict(rows)
-    total = sum(costs[label] * count for label, count in per_journey.items())
-    status = costs["CxJourney status apply (Progressing)"] + costs["CxJourney status apply (Ready)"]
+    total = sum(ms * count for _, ms, count in rows)
+    status = sum(ms for label, ms, _ in rows if label in (STATUS_PROGRESSING, STATUS_READY))
     print(
-        f"one journey with 2 locations, create to Ready: {total:.1f} ms of apiserver CPU, "
-        f"of which the 2 status writes {status:.1f} ms"
+        f"one journey with {len(LOCATIONS)} locations, create to Ready: {total:.1f} ms of "
+        f"apiserver CPU, of which the 2 status writes {status:.1f} ms"
     )
 
 
