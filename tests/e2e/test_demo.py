@@ -200,9 +200,9 @@ def test_after_the_repair_the_page_resolves(demo: Demo) -> None:
     assert len(resolved) == 1, demo.alerts(VOICE)
     assert resolved[0]["t"] > repaired.start
     calls = demo.runs(VOICE, repaired)
-    assert {r["outcome"] for r in calls} == {"success"}, [
-        r for r in calls if r["outcome"] != "success"
-    ]
+    assert {r["outcome"] for r in calls} == {"success"}, json.dumps(
+        [r for r in calls if r["outcome"] != "success"]
+    )
     last = demo.summaries(VOICE, resolved[0]["t"], demo.acts()[-1].end)[-1]
     assert "page" not in last["firing"]
 
@@ -221,9 +221,9 @@ def test_a_slow_desktop_server_is_charged_to_the_platform(demo: Demo) -> None:
     assert (pages[0]["layer"], pages[0]["step"]) == ("platform", "load-desktop")
     # the voice path is fine meanwhile, and neither chat nor the bot ever paged
     calls = demo.runs(VOICE, slow)
-    assert {r["outcome"] for r in calls} == {"success"}, [
-        r for r in calls if r["outcome"] != "success"
-    ]
+    assert {r["outcome"] for r in calls} == {"success"}, json.dumps(
+        [r for r in calls if r["outcome"] != "success"]
+    )
     for journey in ("default/chat-escalation", "default/bot-handoff"):
         assert demo.alerts(journey) == demo.alerts(journey, "ticket") == []
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 
 import pytest
@@ -59,6 +60,28 @@ def test_reflector_packet_layout() -> None:
         bytes(3),
     )
     assert stamp.decode_reflector_packet(data) == packet
+
+
+def test_restamping_replaces_only_the_packets_own_timestamp() -> None:
+    sender = SenderPacket(7, 0x1111, SYNCED, b"payload")
+    restamped = stamp.restamped(stamp.encode_sender_packet(sender), 0x2222)
+    assert stamp.decode_sender_packet(restamped) == SenderPacket(7, 0x2222, SYNCED, b"payload")
+    reflector = ReflectorPacket(
+        sequence=3,
+        timestamp=0x3333,
+        error_estimate=UNSYNCED,
+        receive_timestamp=0x4444,
+        sender_sequence=7,
+        sender_timestamp=0x1111,
+        sender_error_estimate=SYNCED,
+        sender_ttl=64,
+    )
+    data = stamp.restamped(stamp.encode_reflector_packet(reflector), 0x5555)
+    assert stamp.decode_reflector_packet(data) == dataclasses.replace(reflector, timestamp=0x5555)
+    with pytest.raises(ValueError, match="at least 44 octets"):
+        stamp.restamped(bytes(12), 1)
+    with pytest.raises(ValueError, match="64-bit"):
+        stamp.restamped(restamped, -1)
 
 
 def test_extension_bytes_travel_with_the_packet() -> None:

@@ -3,7 +3,9 @@
 The impairment applies to the reflected (inbound) direction. T3 is stamped as the logical
 send time, right after the packet is processed, and only then is the packet held or
 dropped: to the session-sender the hold is network delay between T3 and T4, and a drop is
-inbound loss (the reflector's sequence number is spent, so the gap shows).
+inbound loss (the reflector's sequence number is spent, so the gap shows). A packet sent
+at once is stamped again just before the send, so a pause of this process between
+processing and sending it is not measured as network delay.
 """
 
 from __future__ import annotations
@@ -195,7 +197,7 @@ class Reflector:
             return
         hold = self._draws.hold_s()
         if hold <= 0:
-            self._send(reply, datagram.peer)
+            self._send(stamp.restamped(reply, stamp.ntp_from_unix_ns(udp.now_ns())), datagram.peer)
             return
         loop = self._loop
         assert loop is not None

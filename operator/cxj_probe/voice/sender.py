@@ -117,11 +117,13 @@ class _Stream:
             raise self.failure
 
     def send(self, packet: bytes, sequence: int, error_estimate: stamp.ErrorEstimate) -> None:
+        unstamped = stamp.encode_sender_packet(
+            stamp.SenderPacket(sequence, 0, error_estimate, packet)
+        )
+        # T1 is taken last, so that only the send itself follows it.
         sent_ns = udp.now_ns()
         wire = stamp.ntp_from_unix_ns(sent_ns)
-        data = stamp.encode_sender_packet(
-            stamp.SenderPacket(sequence, wire, error_estimate, packet)
-        )
+        data = stamp.restamped(unstamped, wire)
         self.sent_ns.append(sent_ns)
         self.sent_wire.append(wire)
         try:

@@ -25,6 +25,9 @@ _NS_PER_S = 1_000_000_000
 _SENDER = struct.Struct("!IQH30x")
 _REFLECTOR = struct.Struct("!IQHxxQIQHxxB3x")
 _TLV = struct.Struct("!BBH")
+# Sender and reflector packets both carry their own Timestamp in octets 4..11.
+_TIMESTAMP = struct.Struct("!Q")
+_TIMESTAMP_OFFSET = 4
 
 
 class StampDecodeError(ValueError):
@@ -220,6 +223,19 @@ def encode_sender_packet(packet: SenderPacket) -> bytes:
     _check_timestamp(packet.timestamp, "timestamp")
     base = _SENDER.pack(packet.sequence, packet.timestamp, packet.error_estimate.encode())
     return base + packet.extension
+
+
+def restamped(data: bytes, timestamp: int) -> bytes:
+    """A sender or reflector packet with its own Timestamp replaced.
+
+    Senders stamp packets this way just before the send, so a pause of the process between
+    building a packet and sending it is not measured as network delay.
+    """
+    _check_timestamp(timestamp, "timestamp")
+    if len(data) < BASE_PACKET_SIZE:
+        raise ValueError(f"a STAMP packet has at least {BASE_PACKET_SIZE} octets, got {len(data)}")
+    end = _TIMESTAMP_OFFSET + _TIMESTAMP.size
+    return data[:_TIMESTAMP_OFFSET] + _TIMESTAMP.pack(timestamp) + data[end:]
 
 
 def decode_sender_packet(data: bytes) -> SenderPacket:
