@@ -415,21 +415,28 @@ class NaiveBaselines:
         self.history: dict[int, list[float]] = {}
 
     def excess(self, component: int, value: float) -> float:
-        """(value - median) / (1.4826·MAD + max(floor_abs, floor_rel·|median|)), or NaN."""
+        """(value - median) / (1.4826·MAD + max(floor_abs, floor_rel·|median|)) above the
+        median, 0 at or below it, or NaN."""
         recent = self.history.get(component, [])[-self.window :]
         if len(recent) < self.min_samples or not math.isfinite(value):
             return math.nan
         median = statistics.median(recent)
         mad = statistics.median(abs(v - median) for v in recent)
-        return (value - median) / (1.4826 * mad + max(self.floor_abs, self.floor_rel * abs(median)))
+        spread = 1.4826 * mad + max(self.floor_abs, self.floor_rel * abs(median))
+        return max(0.0, (value - median) / spread)
 
     def score_and_update(
-        self, ids: Sequence[int], values: Sequence[float], update: bool = True
+        self,
+        ids: Sequence[int],
+        values: Sequence[float],
+        update: bool = True,
+        wanted: Sequence[bool] | None = None,
     ) -> list[float]:
-        """Scores each value before learning it, in order."""
+        """Scores each value (NaN where not wanted) before learning it, in order."""
         out = []
-        for component, value in zip(ids, values, strict=True):
-            out.append(self.excess(int(component), float(value)))
+        flags = [True] * len(ids) if wanted is None else list(wanted)
+        for component, value, flag in zip(ids, values, flags, strict=True):
+            out.append(self.excess(int(component), float(value)) if flag else math.nan)
             if update and math.isfinite(value):
                 stored = float(np.float32(value))  # the store keeps float32
                 self.history.setdefault(int(component), []).append(stored)

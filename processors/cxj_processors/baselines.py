@@ -55,15 +55,17 @@ class RobustBaselines:
         return self._run(ids, values, update=False)
 
     def score_and_update(
-        self, ids: npt.ArrayLike, values: npt.ArrayLike
+        self, ids: npt.ArrayLike, values: npt.ArrayLike, wanted: npt.ArrayLike | None = None
     ) -> npt.NDArray[np.float64]:
         """Each value's excess over its baseline before the update, then learns the value.
 
         Values of the same component are taken in order, so the second of two in one batch is
         scored against a baseline that includes the first. NaN until a component has
-        `min_samples` values; a NaN or infinite value is scored NaN and not learnt.
+        `min_samples` values; a NaN or infinite value is scored NaN and not learnt. With
+        `wanted` (one flag per value), only flagged values are scored, the others read NaN
+        and are learnt all the same.
         """
-        return self._run(ids, values, update=True)
+        return self._run(ids, values, update=True, wanted=wanted)
 
     def forget(self, ids: npt.ArrayLike) -> None:
         """Clears the components of a deleted journey; their ids may be reused."""
@@ -94,7 +96,12 @@ class RobustBaselines:
         self._components = int(self.seen.shape[0])
 
     def _run(
-        self, ids: npt.ArrayLike, values: npt.ArrayLike, *, update: bool
+        self,
+        ids: npt.ArrayLike,
+        values: npt.ArrayLike,
+        *,
+        update: bool,
+        wanted: npt.ArrayLike | None = None,
     ) -> npt.NDArray[np.float64]:
         components = np.ascontiguousarray(ids, dtype=np.int64).ravel()
         samples = np.ascontiguousarray(values, dtype=np.float64).ravel()
@@ -102,6 +109,14 @@ class RobustBaselines:
             raise ValueError(
                 f"values: has {samples.shape[0]} entries, ids has {components.shape[0]}"
             )
+        if wanted is None:
+            flags = np.ones(components.shape[0], dtype=np.bool_)
+        else:
+            flags = np.ascontiguousarray(wanted, dtype=np.bool_).ravel()
+            if flags.shape != components.shape:
+                raise ValueError(
+                    f"wanted: has {flags.shape[0]} entries, ids has {components.shape[0]}"
+                )
         if components.shape[0] == 0:
             return np.zeros(0, dtype=np.float64)
         lowest = int(components.min())
@@ -109,7 +124,7 @@ class RobustBaselines:
             raise ValueError(f"ids: component ids must be >= 0, got {lowest}")
         self._grow(int(components.max()) + 1)
         result: npt.NDArray[np.float64] = score_components(
-            self.history, self.ordered, self.seen, components, samples,
+            self.history, self.ordered, self.seen, components, samples, flags,
             self.min_samples, self.floor_abs, self.floor_rel, update,
         )  # fmt: skip
         return result

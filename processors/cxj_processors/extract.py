@@ -19,7 +19,14 @@ from cxj_processors.baselines import RobustBaselines
 from cxj_processors.kernels.gather import gather_journey_spans
 from cxj_processors.kernels.lookup import MISSING, KeyTable, row_signatures
 from cxj_processors.model import RunRecords, SeriesContract
-from cxj_processors.runs import LAYER_HASHES, SpanRows, fold_runs, run_columns
+from cxj_processors.runs import (
+    LAYER_HASHES,
+    SpanRows,
+    fold_runs,
+    group_by_trace,
+    needs_excess,
+    run_columns,
+)
 from cxj_processors.wire import SpanBatch, SpanDecoder, fnv1a64
 
 RESOURCE_KEYS = (
@@ -307,10 +314,6 @@ class RunExtractor:
         trace_hi, trace_lo, step_hash, _ = ids
         start_ns, end_ns = times
         stats.journey_spans = len(rows)
-        excess = np.full(len(rows), np.nan)
-        if len(measured):
-            components = self._component_ids(batch, rows, series, ids, measured, signatures)
-            excess[measured] = self.baselines.score_and_update(components, durations)
         new = SpanRows(
             series=series,
             trace_hi=trace_hi,
@@ -325,12 +328,22 @@ class RunExtractor:
             mos_in=numbers[3],
             layer=layer,
             dns_error=dns_error,
-            excess=excess,
+            excess=np.full(len(rows), np.nan),
             step_hash=step_hash,
             arrived_s=np.full(len(rows), now_s),
         )
         pool = new if self._pending is None else SpanRows.concat([self._pending, new])
-        folded = fold_runs(pool)
+        order = group_by_trace(pool.trace_hi, pool.trace_lo)
+        if len(measured):
+            components = self._component_ids(batch, rows, series, ids, measured, signatures)
+            # Every value is learnt; only those of runs that may be judged degraded are scored.
+            at = measured + (len(pool) - len(new))
+            wanted = needs_excess(
+                order, pool.trace_hi, pool.trace_lo, pool.kind, pool.start_ns, pool.end_ns,
+                pool.threshold_s, pool.min_mos, pool.mos_out, pool.mos_in,
+            )[at]  # fmt: skip
+            pool.excess[at] = self.baselines.score_and_update(components, durations, wanted)
+        folded = fold_runs(pool, order)
         if folded.consumed.all():
             self._pending = None
         else:

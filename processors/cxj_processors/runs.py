@@ -76,9 +76,13 @@ class FoldedRuns:
     consumed: npt.NDArray[np.bool_]  # rows that belong to a run found here
 
 
-def fold_runs(rows: SpanRows) -> FoldedRuns:
-    """Groups rows by trace and judges every trace whose root span is present."""
-    order = group_by_trace(rows.trace_hi, rows.trace_lo)
+def fold_runs(rows: SpanRows, order: npt.NDArray[np.int64] | None = None) -> FoldedRuns:
+    """Groups rows by trace and judges every trace whose root span is present.
+
+    `order` is `group_by_trace` of the rows, when the caller has it already.
+    """
+    if order is None:
+        order = group_by_trace(rows.trace_hi, rows.trace_lo)
     root_rows, outcome, layer, mos_out, mos_in, blamed, consumed = _fold(  # type: ignore[no-untyped-call]
         order,
         rows.trace_hi,
@@ -96,6 +100,58 @@ def fold_runs(rows: SpanRows) -> FoldedRuns:
         rows.excess,
     )
     return FoldedRuns(root_rows, outcome, layer, mos_out, mos_in, blamed, consumed)
+
+
+@kernel
+def needs_excess(  # noqa: PLR0917 - kernels take their arrays positionally
+    order: npt.NDArray[np.int64],
+    trace_hi: npt.NDArray[np.uint64],
+    trace_lo: npt.NDArray[np.uint64],
+    kind: npt.NDArray[np.int8],
+    start_ns: npt.NDArray[np.int64],
+    end_ns: npt.NDArray[np.int64],
+    threshold_s: npt.NDArray[np.float64],
+    min_mos: npt.NDArray[np.float64],
+    mos_out: npt.NDArray[np.float64],
+    mos_in: npt.NDArray[np.float64],
+) -> npt.NDArray[np.bool_]:
+    """Which rows the fold may read an excess from (`order` is `group_by_trace` of the rows).
+
+    Those of a trace that has a step over its threshold or below its MOS target (it may be
+    judged degraded), or that has no root yet (it may become so with rows still to come).
+    The fold reads the excess of degraded runs only, so a row outside these needs none:
+    scoring only these rows against their baselines gives the same runs.
+    """
+    n = order.shape[0]
+    wanted = np.zeros(n, np.bool_)
+    group_start = 0
+    while group_start < n:
+        first = order[group_start]
+        group_end = group_start + 1
+        while (
+            group_end < n
+            and trace_hi[order[group_end]] == trace_hi[first]
+            and trace_lo[order[group_end]] == trace_lo[first]
+        ):
+            group_end += 1
+        rooted = False
+        degraded = False
+        for k in range(group_start, group_end):
+            row = order[k]
+            if kind[row] == 0:
+                rooted = True
+            elif kind[row] == 1:
+                duration = (end_ns[row] - start_ns[row]) / 1e9
+                if not np.isnan(threshold_s[row]) and duration > threshold_s[row]:
+                    degraded = True
+                worst = min(mos_out[row], mos_in[row])
+                if not np.isnan(min_mos[row]) and not np.isnan(worst) and worst < min_mos[row]:
+                    degraded = True
+        if degraded or not rooted:
+            for k in range(group_start, group_end):
+                wanted[order[k]] = True
+        group_start = group_end
+    return wanted
 
 
 @kernel

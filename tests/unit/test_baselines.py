@@ -38,6 +38,43 @@ def test_excess_equals_the_naive_median_and_mad(
         assert np.allclose(got, want, rtol=1e-9, atol=1e-12, equal_nan=True)
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    batches=st.lists(
+        st.lists(st.tuples(st.integers(0, 3), VALUE, st.booleans()), max_size=50), max_size=5
+    )
+)
+def test_only_wanted_values_are_scored_and_every_value_is_learnt(
+    batches: list[list[tuple[int, float, bool]]],
+) -> None:
+    ours = RobustBaselines(window=8, min_samples=2)
+    theirs = NaiveBaselines(window=8, min_samples=2)
+    everything = RobustBaselines(window=8, min_samples=2)
+    for batch in batches:
+        ids = np.array([i for i, _, _ in batch], dtype=np.int64)
+        values = np.array([v for _, v, _ in batch])
+        wanted = np.array([w for _, _, w in batch], dtype=np.bool_)
+        got = ours.score_and_update(ids, values, wanted)
+        assert np.allclose(got, theirs.score_and_update(ids, values, wanted=wanted), equal_nan=True)
+        full = everything.score_and_update(ids, values)
+        assert np.array_equal(got[wanted], full[wanted], equal_nan=True)
+        assert np.isnan(got[~wanted]).all()
+    np.testing.assert_array_equal(ours.history, everything.history)
+
+
+def test_a_value_at_or_below_its_median_has_no_excess() -> None:
+    baselines = RobustBaselines(min_samples=3)
+    baselines.score_and_update(np.zeros(5, dtype=np.int64), np.array([0.1, 0.2, 0.3, 0.4, 0.5]))
+    below, at, above = baselines.score(np.zeros(3, dtype=np.int64), np.array([0.05, 0.3, 0.4]))
+    assert (below, at) == (0.0, 0.0)
+    assert above > 0
+
+
+def test_mismatched_wanted_flags_are_refused() -> None:
+    with pytest.raises(ValueError, match="wanted"):
+        RobustBaselines().score_and_update([1, 2], [1.0, 2.0], [True])
+
+
 def test_nan_until_a_component_has_min_samples() -> None:
     baselines = RobustBaselines(min_samples=8)
     excess = baselines.score_and_update(np.zeros(9, dtype=np.int64), np.full(9, 0.2))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -12,7 +14,7 @@ from tests.harness.spans import RESOURCE, Recorder, StepSpec, encode
 from cxj_processors.extract import RunExtractor, make_decoder
 from cxj_processors.kernels.gather import COLUMNS, gather_journey_spans
 from cxj_processors.kernels.lookup import KeyTable, row_signatures, triple_signature
-from cxj_processors.runs import LAYER_HASHES, group_by_trace
+from cxj_processors.runs import LAYER_HASHES, SpanRows, fold_runs, group_by_trace, needs_excess
 from cxj_processors.wire import SpanDecoder
 
 KEYS = st.integers(min_value=1, max_value=2**64 - 1)
@@ -80,6 +82,52 @@ def test_trace_grouping_matches_the_reference(trace_ids: list[tuple[int, int]]) 
     hi = np.array([h for h, _ in trace_ids], dtype=np.uint64)
     lo = np.array([lo for _, lo in trace_ids], dtype=np.uint64)
     assert group_by_trace(hi, lo).tolist() == naive.trace_groups(trace_ids)
+
+
+MAYBE = st.one_of(st.just(math.nan), st.floats(0.5, 5.0))
+EXCESS = st.one_of(st.just(math.nan), st.floats(0.0, 9.0))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_runs_are_the_same_when_only_the_rows_that_need_it_carry_an_excess(
+    data: st.DataObject,
+) -> None:
+    """Scoring only the rows `needs_excess` names gives the fold exactly what scoring all does."""
+    n = data.draw(st.integers(0, 80))
+    column = lambda strategy: data.draw(st.lists(strategy, min_size=n, max_size=n))  # noqa: E731
+    start = np.array(column(st.integers(0, 10**9)), dtype=np.int64)
+    rows = SpanRows(
+        series=np.zeros(n, dtype=np.int32),
+        trace_hi=np.zeros(n, dtype=np.uint64),
+        trace_lo=np.array(column(st.integers(0, 6)), dtype=np.uint64),
+        kind=np.array(column(st.sampled_from([0, 1, 1, 2, 2])), dtype=np.int8),
+        failed=np.array(column(st.sampled_from([False] * 5 + [True])), dtype=np.bool_),
+        start_ns=start,
+        end_ns=start + np.array(column(st.integers(0, 2 * 10**9)), dtype=np.int64),
+        threshold_s=np.array(column(MAYBE), dtype=np.float64),
+        min_mos=np.array(column(MAYBE), dtype=np.float64),
+        mos_out=np.array(column(MAYBE), dtype=np.float64),
+        mos_in=np.array(column(MAYBE), dtype=np.float64),
+        layer=np.array(column(st.integers(-1, 3)), dtype=np.int8),
+        dns_error=np.array(column(st.booleans()), dtype=np.bool_),
+        excess=np.array(column(EXCESS), dtype=np.float64),
+        step_hash=np.zeros(n, dtype=np.uint64),
+        arrived_s=np.zeros(n, dtype=np.float64),
+    )
+    order = group_by_trace(rows.trace_hi, rows.trace_lo)
+    wanted = needs_excess(
+        order, rows.trace_hi, rows.trace_lo, rows.kind, rows.start_ns, rows.end_ns,
+        rows.threshold_s, rows.min_mos, rows.mos_out, rows.mos_in,
+    )  # fmt: skip
+    scored_all = fold_runs(rows)
+    rows.excess = np.where(wanted, rows.excess, math.nan)
+    scored_wanted = fold_runs(rows, order)
+    for name in ("root_rows", "outcome", "layer", "blamed_row", "consumed"):
+        assert np.array_equal(getattr(scored_all, name), getattr(scored_wanted, name)), name
+    # Rows of unrooted traces are always wanted: their run may be judged later.
+    rooted = {int(rows.trace_lo[i]) for i in range(n) if rows.kind[i] == 0}
+    assert all(wanted[i] for i in range(n) if int(rows.trace_lo[i]) not in rooted)
 
 
 @settings(max_examples=80, deadline=None)

@@ -117,6 +117,20 @@ def test_a_run_split_across_requests_is_judged_once_its_root_arrives(
     assert extractor.pending_count() == 0
 
 
+def test_a_degraded_run_whose_phases_come_before_its_root_is_charged_to_the_slow_phase(
+    setup: tuple[Recorder, RunExtractor],
+) -> None:
+    recorder, extractor = setup
+    warm(recorder, extractor, [StepSpec("open", threshold_ms=300)])
+    spans = recorder.run([StepSpec("open", threshold_ms=300, phases={"connect": 5, "ttfb": 900})])
+    steps = [s for s in spans if s.parent is not None]
+    runs, _ = judge(extractor, steps)
+    assert len(runs.outcome) == 0
+    runs, _ = judge(extractor, [s for s in spans if s.parent is None])
+    assert list(runs.outcome) == [1]
+    assert LAYERS[runs.layer[0]] == "platform"
+
+
 def test_steps_whose_root_never_comes_are_counted_as_orphans(
     setup: tuple[Recorder, RunExtractor],
 ) -> None:

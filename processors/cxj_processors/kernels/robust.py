@@ -105,6 +105,7 @@ def score_components(  # noqa: PLR0917 - kernels take their arrays positionally
     seen: npt.NDArray[np.int64],
     ids: npt.NDArray[np.int64],
     values: npt.NDArray[np.float64],
+    wanted: npt.NDArray[np.bool_],
     min_samples: int,
     floor_abs: float,
     floor_rel: float,
@@ -113,8 +114,10 @@ def score_components(  # noqa: PLR0917 - kernels take their arrays positionally
     """Each value's robust excess over its component's baseline, learnt in order if `update`.
 
     excess = (value - median) / (1.4826·MAD + max(floor_abs, floor_rel·|median|)) over the last
-    `history.shape[1]` finite values of the component, scored before the value is learnt; NaN
-    until the component has `min_samples` values, and for a NaN value (never learnt).
+    `history.shape[1]` finite values of the component, scored before the value is learnt, and
+    0 for a value at or below the median (the MAD is found only for values above it); NaN
+    until the component has `min_samples` values, for a NaN value (never learnt), and for a
+    value not `wanted` (learnt all the same: scoring is what costs, learning is needed).
     `ordered[c, :n]` holds the same n values as the ring `history[c]`, sorted, so the median
     is read off and the MAD found by bisection.
     """
@@ -127,7 +130,7 @@ def score_components(  # noqa: PLR0917 - kernels take their arrays positionally
         component = ids[i]
         value = values[i]
         count = min(seen[component], window)
-        if count >= min_samples and np.isfinite(value):
+        if wanted[i] and count >= min_samples and np.isfinite(value):
             middle = count // 2
             if count % 2 == 1:
                 median = np.float64(ordered[component, middle])
@@ -136,9 +139,12 @@ def score_components(  # noqa: PLR0917 - kernels take their arrays positionally
                     np.float64(ordered[component, middle - 1])
                     + np.float64(ordered[component, middle])
                 ) / 2.0
-            mad = _deviation_median(ordered, component, count, median)
-            floor = max(floor_abs, floor_rel * abs(median))
-            out[i] = (value - median) / (MAD_TO_SIGMA * mad + floor)
+            if value > median:  # only a value above its baseline needs the MAD
+                mad = _deviation_median(ordered, component, count, median)
+                floor = max(floor_abs, floor_rel * abs(median))
+                out[i] = (value - median) / (MAD_TO_SIGMA * mad + floor)
+            else:
+                out[i] = 0.0
         else:
             out[i] = np.nan
         if update and np.isfinite(value):
