@@ -776,6 +776,25 @@ def test_fnv1a64_matches_published_vectors(data: bytes, expected: int) -> None:
     assert fnv1a64(data) == expected == reference_fnv1a64(data)
 
 
+@pytest.mark.parametrize("length", [0, 1, 7, 8, 9, 16, 17])
+@pytest.mark.parametrize("at_end", [True, False], ids=["last-bytes", "mid-buffer"])
+def test_a_value_is_hashed_whole_however_long_and_wherever_it_sits(
+    length: int, at_end: bool
+) -> None:
+    """Values of up to 8 bytes take a fixed-step path, which must not read past the string's
+    end into the hash, nor past the buffer's end when the value is its last bytes."""
+    text = bytes(range(65, 65 + length))
+    request = ExportTraceServiceRequest()
+    span = request.resource_spans.add().scope_spans.add().spans.add()
+    span.attributes.add(key="cx.step.name", value=AnyValue(string_value=text.decode()))
+    if not at_end:
+        span.status.message = "more than eight bytes"  # serialised after the attributes
+    payload = request.SerializeToString()
+    assert payload.endswith(b"\x0a" + bytes([length]) + text) == at_end
+    batch = SpanDecoder([], SPAN_KEYS).decode(payload)
+    assert int(batch.span_attr_hash[0, 0]) == reference_fnv1a64(text)
+
+
 def test_a_string_hashing_to_zero_is_stored_as_one_and_absence_as_zero() -> None:
     # No input is known to hash to 0, so the final step of the hash columns is checked alone.
     assert int(finish_hash(np.uint64(0), 7)) == 1

@@ -1,8 +1,8 @@
 """Kernels for attribute lists (repeated KeyValue): the configured keys' values into columns.
 
-A value lands in one row and column of four arrays: offset/length for string and bytes values
-(their hashes are computed after the parse, by `strings.hash_slices`), a float64 for int,
-double and bool values. Arrays, kvlists and unset values count as
+A value lands in one row and column of four arrays: hash, offset and length for string and
+bytes values (hashed as they are parsed, by `strings.fnv1a_at`), a float64 for int, double
+and bool values. Arrays, kvlists and unset values count as
 absent. When a key repeats, its last occurrence wins, absent or not. The value of a key that
 is not configured is skipped by its length, unread.
 """
@@ -14,7 +14,7 @@ import numpy as np
 from cxj_processors.wire.columns import AttributeColumns
 from cxj_processors.wire.errors import MSG_ANY_VALUE, MSG_KEY_VALUE
 from cxj_processors.wire.jit import inlined
-from cxj_processors.wire.strings import KeySet, match_key
+from cxj_processors.wire.strings import KeySet, fnv1a_at, match_key
 from cxj_processors.wire.varint import (
     WIRE_I64,
     WIRE_LEN,
@@ -157,7 +157,8 @@ def parse_attribute(  # noqa: PLR0917 (kernels take their arrays positionally)
         value, after = parse_any_value(buf, value_start, value_end, value, state)
         if after < 0:
             return failed_in(state, MSG_KEY_VALUE)
-    _, off, length, number = value  # the hashes are computed once all rows are filled
+    _, off, length, number = value
+    columns.hashes[row, column] = fnv1a_at(buf, off, length)  # while the bytes are in cache
     columns.offsets[row, column] = off
     columns.lengths[row, column] = length
     columns.numbers[row, column] = number

@@ -59,6 +59,8 @@ def hash_slices(
     FNV-1a is a chain of dependent multiplies, about four cycles a byte. Stepping four
     independent chains together over their common length overlaps those latencies; hashing
     after the parse, rather than inside it, is what makes the strings available in fours.
+    Span names (long, and hashed only on request) are hashed this way; attribute values,
+    mostly a few bytes long, as they are parsed (`fnv1a_at`), while they are in cache.
     """
     prime = np.uint64(FNV_PRIME)
     count = offsets.shape[0]
@@ -89,6 +91,28 @@ def _fnv_from(buf: npt.NDArray[np.uint8], off: int, length: int, value: np.uint6
     for i in range(np.uintp(off), np.uintp(off + length)):
         value = (value ^ np.uint64(buf[i])) * prime
     return value
+
+
+@inlined
+def fnv1a_at(buf: npt.NDArray[np.uint8], off: int, length: int) -> np.uint64:
+    """A hash column's value for buf[off:off + length]: its FNV-1a, 0 when off is -1 (absent).
+
+    A string of at most 8 bytes with 8 bytes of buffer from its start (most attribute values)
+    is hashed by a fixed 8 steps, each one kept only within the string: no branch on its
+    length, so the CPU overlaps the hashes of successive strings instead of stopping at each
+    one's end.
+    """
+    value = np.uint64(FNV_OFFSET_BASIS)
+    if off < 0:
+        return np.uint64(0)
+    if length <= _WORD and off + _WORD <= buf.shape[0]:
+        prime = np.uint64(FNV_PRIME)
+        for i in range(_WORD):
+            step = (value ^ np.uint64(buf[np.uintp(off + i)])) * prime
+            value = step if i < length else value
+    else:
+        value = _fnv_from(buf, off, length, value)
+    return _finish(value, off)
 
 
 @inlined

@@ -231,11 +231,4 @@ def decode_request(
             hash_slices(buf, spans.name_off, spans.name_len, spans.name_hash)
         else:
             spans.name_hash[:] = 0
-        for columns in (resource_attributes, span_attributes):
-            hash_slices(
-                buf,
-                columns.offsets.reshape(-1),
-                columns.lengths.reshape(-1),
-                columns.hashes.reshape(-1),
-            )
     return resource_attributes, spans, span_attributes
