@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from cxj_journey import telemetry as names
-from cxj_processors.kernels import kernel
+from cxj_processors.kernels import inlined, kernel
 from cxj_processors.kernels.lookup import mix64
 from cxj_processors.wire import fnv1a64
 
@@ -102,6 +102,51 @@ def fold_runs(rows: SpanRows, order: npt.NDArray[np.int64] | None = None) -> Fol
     return FoldedRuns(root_rows, outcome, layer, mos_out, mos_in, blamed, consumed)
 
 
+@inlined
+def _group_end(
+    order: npt.NDArray[np.int64],
+    trace_hi: npt.NDArray[np.uint64],
+    trace_lo: npt.NDArray[np.uint64],
+    start: int,
+) -> int:
+    """Where the rows of the trace whose group begins at order[start] end in `order`."""
+    first = order[start]
+    end = start + 1
+    while (
+        end < order.shape[0]
+        and trace_hi[order[end]] == trace_hi[first]
+        and trace_lo[order[end]] == trace_lo[first]
+    ):
+        end += 1
+    return end
+
+
+@inlined
+def _over_threshold(
+    row: int,
+    start_ns: npt.NDArray[np.int64],
+    end_ns: npt.NDArray[np.int64],
+    threshold_s: npt.NDArray[np.float64],
+) -> bool:
+    """A step that took longer than its threshold (a step without one never does)."""
+    duration = (end_ns[row] - start_ns[row]) / 1e9
+    return not np.isnan(threshold_s[row]) and duration > threshold_s[row]
+
+
+@inlined
+def _below_mos_target(
+    row: int,
+    min_mos: npt.NDArray[np.float64],
+    mos_out: npt.NDArray[np.float64],
+    mos_in: npt.NDArray[np.float64],
+) -> bool:
+    """A voice step whose worse direction scored below its MOS target, if it has one."""
+    if np.isnan(min_mos[row]):
+        return False
+    worst = min(mos_out[row], mos_in[row])
+    return not np.isnan(worst) and worst < min_mos[row]
+
+
 @kernel
 def needs_excess(  # noqa: PLR0917 - kernels take their arrays positionally
     order: npt.NDArray[np.int64],
@@ -126,27 +171,17 @@ def needs_excess(  # noqa: PLR0917 - kernels take their arrays positionally
     wanted = np.zeros(n, np.bool_)
     group_start = 0
     while group_start < n:
-        first = order[group_start]
-        group_end = group_start + 1
-        while (
-            group_end < n
-            and trace_hi[order[group_end]] == trace_hi[first]
-            and trace_lo[order[group_end]] == trace_lo[first]
-        ):
-            group_end += 1
+        group_end = _group_end(order, trace_hi, trace_lo, group_start)
         rooted = False
         degraded = False
         for k in range(group_start, group_end):
             row = order[k]
-            if kind[row] == 0:
-                rooted = True
-            elif kind[row] == 1:
-                duration = (end_ns[row] - start_ns[row]) / 1e9
-                if not np.isnan(threshold_s[row]) and duration > threshold_s[row]:
-                    degraded = True
-                worst = min(mos_out[row], mos_in[row])
-                if not np.isnan(min_mos[row]) and not np.isnan(worst) and worst < min_mos[row]:
-                    degraded = True
+            rooted = rooted or kind[row] == 0
+            if kind[row] == 1 and (
+                _over_threshold(row, start_ns, end_ns, threshold_s)
+                or _below_mos_target(row, min_mos, mos_out, mos_in)
+            ):
+                degraded = True
         if degraded or not rooted:
             for k in range(group_start, group_end):
                 wanted[order[k]] = True
@@ -258,14 +293,7 @@ def _fold(  # type: ignore[no-untyped-def]  # noqa: PLR0912, PLR0915, PLR0917 - 
     runs = 0
     group_start = 0
     while group_start < n:
-        first = order[group_start]
-        group_end = group_start + 1
-        while (
-            group_end < n
-            and trace_hi[order[group_end]] == trace_hi[first]
-            and trace_lo[order[group_end]] == trace_lo[first]
-        ):
-            group_end += 1
+        group_end = _group_end(order, trace_hi, trace_lo, group_start)
         root = -1
         for k in range(group_start, group_end):
             if kind[order[k]] == 0:
@@ -292,8 +320,7 @@ def _fold(  # type: ignore[no-untyped-def]  # noqa: PLR0912, PLR0915, PLR0917 - 
                         fail_row = row
                         fail_start = start_ns[row]
                         any_failed = True
-                    duration = (end_ns[row] - start_ns[row]) / 1e9
-                    if not np.isnan(threshold_s[row]) and duration > threshold_s[row]:
+                    if _over_threshold(row, start_ns, end_ns, threshold_s):
                         degraded = True
                         if slow_layer < 0:
                             slow_layer = layer[row]
@@ -302,13 +329,11 @@ def _fold(  # type: ignore[no-untyped-def]  # noqa: PLR0912, PLR0915, PLR0917 - 
                         m_out = mos_out[row]
                     if not np.isnan(mos_in[row]):
                         m_in = mos_in[row]
-                    if not np.isnan(min_mos[row]):
-                        worst = min(mos_out[row], mos_in[row])
-                        if not np.isnan(worst) and worst < min_mos[row]:
-                            degraded = True
-                            if slow_layer < 0:
-                                slow_layer = 1  # voice quality is the media path's: network
-                                slow_row = row
+                    if _below_mos_target(row, min_mos, mos_out, mos_in):
+                        degraded = True
+                        if slow_layer < 0:
+                            slow_layer = 1  # voice quality is the media path's: network
+                            slow_row = row
                 if (
                     kind[row] != 0
                     and not np.isnan(excess[row])
