@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -14,12 +15,40 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 
 
+_ISSUED: set[int] = set()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    """The ports the kernel gives outgoing connections (and binds to port 0)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port() -> int:
-    """Returns a TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
+    """Returns a TCP port on 127.0.0.1 that is free right now, for a server to listen on.
+
+    It lies below the kernel's ephemeral range, so no outgoing connection can take it as its
+    source port before the server binds it (a port from the range, as binding to port 0
+    gives, can be, and the server then fails with "address already in use"). No port is
+    handed out twice in one test run.
+    """
+    low = _ephemeral_range()[0]
+    first = max(1024, low - 12000)
+    for _ in range(2000):
+        port = random.randint(first, low - 1)
+        if port in _ISSUED:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _ISSUED.add(port)
         return port
+    raise RuntimeError(f"no free TCP port between {first} and {low - 1}")
 
 
 def infra_paths(*components: str) -> dict[str, Path]:

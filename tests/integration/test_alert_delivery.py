@@ -30,7 +30,14 @@ from cxj_journey.model import Journey, parse_journey
 
 ROUTING_KEY = "R0uT1nGkEy0123456789abcdefABCDEF"
 SLACK_TOKEN = "s3cr3tW3bh00kT0k3nXYZ"
-T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=2)
+
+
+def _t0() -> datetime:
+    """When the test's incidents began: two minutes before the test runs (not before the
+    module was collected, which may be many minutes earlier in a full run)."""
+    return datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=2)
+
+
 FAST = RetryPolicy(
     max_attempts=4, first_backoff_s=0.05, max_backoff_s=1.0, max_total_s=10.0, jitter=0.0
 )
@@ -206,8 +213,9 @@ def fire_and_resolve(subject: Journey) -> tuple[Incident, Incident]:
         failing_step="dial-agent",
         example_trace_id="0af7651916cd43dd8448eb211c80319c",
     )
-    [fired] = tracker.observe(subject, firing, T0)
-    [resolved] = tracker.observe(subject, Evaluation({}), T0 + timedelta(minutes=1))
+    start = _t0()
+    [fired] = tracker.observe(subject, firing, start)
+    [resolved] = tracker.observe(subject, Evaluation({}), start + timedelta(minutes=1))
     return fired, resolved
 
 
@@ -256,7 +264,7 @@ def test_every_sink_receives_the_fire_then_the_resolve(receiver: Receiver) -> No
 
 def test_severities_pick_the_sinks(receiver: Receiver) -> None:
     subject = journey(receiver)
-    [ticket] = IncidentTracker().observe(subject, Evaluation({"ticket": True}), T0)
+    [ticket] = IncidentTracker().observe(subject, Evaluation({"ticket": True}), _t0())
 
     async def scenario() -> int:
         dispatch = dispatcher(receiver).start()
