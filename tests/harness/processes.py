@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import random
 import signal
@@ -18,13 +19,13 @@ REPO = Path(__file__).resolve().parents[2]
 _ISSUED: set[int] = set()
 
 
-def _ephemeral_range() -> tuple[int, int]:
-    """The ports the kernel gives outgoing connections (and binds to port 0)."""
+@functools.cache
+def _ephemeral_start() -> int:
+    """The first port the kernel gives outgoing connections (and binds to port 0)."""
     try:
-        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
-        return int(low), int(high)
-    except (OSError, ValueError):
-        return 32768, 60999
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 def free_port() -> int:
@@ -35,7 +36,7 @@ def free_port() -> int:
     gives, can be, and the server then fails with "address already in use"). No port is
     handed out twice in one test run.
     """
-    low = _ephemeral_range()[0]
+    low = _ephemeral_start()
     first = max(1024, low - 12000)
     for _ in range(2000):
         port = random.randint(first, low - 1)

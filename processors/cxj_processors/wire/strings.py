@@ -102,9 +102,9 @@ def fnv1a_at(buf: npt.NDArray[np.uint8], off: int, length: int) -> np.uint64:
     length, so the CPU overlaps the hashes of successive strings instead of stopping at each
     one's end.
     """
-    value = np.uint64(FNV_OFFSET_BASIS)
     if off < 0:
         return np.uint64(0)
+    value = np.uint64(FNV_OFFSET_BASIS)
     if length <= _WORD and off + _WORD <= buf.shape[0]:
         prime = np.uint64(FNV_PRIME)
         for i in range(_WORD):
