@@ -555,6 +555,10 @@ DAMAGE = {
     "start-group": (tag(20, 3) + tag(20, 4), 0, "group wire type 3"),
     "end-group": (tag(20, 4), 0, "group wire type 4"),
     "length-past-end": (tag(20, 2) + varint(50) + b"abc", 2, "of 50 bytes runs past the end"),
+    # one-byte tags, as the decoder's fast paths read them: one- and two-byte lengths
+    "short-length-past-end": (tag(5, 2) + varint(50) + b"abc", 1, "of 50 bytes runs past"),
+    "two-byte-length-past-end": (tag(5, 2) + varint(200) + b"abc", 1, "of 200 bytes runs past"),
+    "two-byte-length-truncated": (tag(5, 2) + b"\x80", 1, "varint runs past the end"),
     "huge-length": (tag(20, 2) + varint(2**63), 2, "2^62 or more bytes"),
     "fixed64-past-end": (tag(20, 1) + b"1234567", 2, "fixed-size field of 8 bytes"),
     "fixed32-past-end": (tag(20, 5) + b"123", 2, "fixed-size field of 4 bytes"),

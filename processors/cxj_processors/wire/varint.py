@@ -131,7 +131,7 @@ def read_field(  # noqa: PLR0911 (the fast path, then one return per wire type)
     fixed32, `start` is where its 4 bytes are. `next` is -1 if the field is malformed.
     Message loops call this once each, so that every loop inlines one copy of the reader.
     """
-    if end - pos >= 2:  # fast path: one-byte tag and one-byte varint or length
+    if end - pos >= 2:  # fast paths: a one-byte tag, then a one-byte varint or length ...
         tag = int(buf[np.uintp(pos)])
         second = int(buf[np.uintp(pos + 1)])
         if _MIN_TAG <= tag < 0x80 and second < 0x80:
@@ -139,6 +139,12 @@ def read_field(  # noqa: PLR0911 (the fast path, then one return per wire type)
                 return tag >> 3, WIRE_LEN, np.uint64(second), pos + 2, pos + 2 + second
             if tag & 7 == WIRE_VARINT:
                 return tag >> 3, WIRE_VARINT, np.uint64(second), pos + 1, pos + 2
+        elif _MIN_TAG <= tag < 0x80 and tag & 7 == WIRE_LEN and end - pos >= 3:
+            # ... or a two-byte length, 128 bytes to 16 KiB: a span, a list of spans
+            third = int(buf[np.uintp(pos + 2)])
+            size = (second & 0x7F) | (third << 7)
+            if third < 0x80 and pos + 3 + size <= end:
+                return tag >> 3, WIRE_LEN, np.uint64(size), pos + 3, pos + 3 + size
     field, wire, pos = read_tag(buf, pos, end, state)
     if pos < 0:
         return field, wire, np.uint64(0), pos, pos
