@@ -6,7 +6,9 @@ processor's default size, and of about 1,200 spans. Figures are spans per second
 of CPU time on one core, measured in the same run as their baselines:
 
 * cxj in process: `Pipeline.accept` (decode, runs judged, baselines and attribution, windows),
-  in steady state (every series known, every step's baseline window full).
+  in steady state (every series known, every step's baseline window full). It and (a) are
+  measured in alternating rounds, and the ratio is the median of the rounds' ratios: each
+  round compares the two over the same stretch of a machine whose speed drifts.
 * (a) protobuf's ParseFromString and a Python loop doing a lighter version of the same job
   (runs judged by failed or slow steps, counted per series and minute; no baselines,
   attribution or voice), which favours the baseline.
@@ -23,6 +25,7 @@ Then the processor's RSS holding all 2,000 series with a 30-day period (target <
 from __future__ import annotations
 
 import json
+import statistics
 import sys
 import time
 import urllib.request
@@ -44,7 +47,8 @@ from cxj_processors.config import ProcessorConfig
 from cxj_processors.pipeline import Pipeline
 
 TRACE_EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
-SECONDS = 4.0  # CPU seconds per in-process measurement
+SECONDS = 3.0  # CPU seconds per in-process measurement
+ROUNDS = 3  # alternating rounds of (a) and cxj in process
 # Times the corpus is sent to each service once warm: enough that the server's CPU time, which
 # /proc counts in 10 ms ticks, is read to about 1 %.
 SERVICE_PASSES = 8
@@ -64,6 +68,21 @@ def _cpu_rate(run: Callable[[bytes], object], corpus: Corpus, seconds: float) ->
             run(payload)
         spans += corpus.spans
     return spans / (time.process_time() - start)
+
+
+def _rounds(
+    baseline: Callable[[bytes], object], ours: Callable[[bytes], object], corpus: Corpus
+) -> tuple[list[float], list[float]]:
+    """Spans per CPU second of (a) and of cxj, measured in ROUNDS alternating rounds."""
+    rates: tuple[list[float], list[float]] = ([], [])
+    for _ in range(ROUNDS):
+        rates[0].append(_cpu_rate(baseline, corpus, SECONDS))
+        rates[1].append(_cpu_rate(ours, corpus, SECONDS))
+    return rates
+
+
+def _figures(values: list[float], scale: float = 1.0, digits: int = 0) -> str:
+    return ", ".join(f"{value / scale:,.{digits}f}" for value in values)
 
 
 def _python_baseline() -> Callable[[bytes], object]:
@@ -278,19 +297,32 @@ def main() -> None:
     for _ in range(WARM_PASSES):  # every series known, every baseline window full
         for payload in corpus.requests:
             pipeline.accept("traces", payload)
-    baseline = _cpu_rate(_python_baseline(), corpus, SECONDS)
-    ours = _cpu_rate(lambda p: pipeline.accept("traces", p), corpus, SECONDS)
+    python_loop = _python_baseline()
+    for payload in corpus.requests:  # (a) too knows every series before it is measured
+        python_loop(payload)
+    baselines, rates = _rounds(python_loop, lambda p: pipeline.accept("traces", p), corpus)
+    ratios = [ours / baseline for baseline, ours in zip(baselines, rates, strict=True)]
+    baseline, ours = statistics.median(baselines), statistics.median(rates)
     ours_small = _cpu_rate(lambda p: pipeline.accept("traces", p), small, SECONDS)
     decode = _cpu_rate(pipeline.decoder.decode, corpus, SECONDS)
     from cxj_processors import compiled
 
     print(f"kernels: {compiled.describe()}")
     print("one core, CPU time:")
-    print(f"  cxj in process, decode + aggregate:          {ours:12,.0f} spans/s")
+    print(
+        f"  cxj in process, decode + aggregate:          {ours:12,.0f} spans/s "
+        f"(median; rounds {_figures(rates, 1e6, 2)} M)"
+    )
     print(f"  ... with 60-run requests (~1,200 spans):     {ours_small:12,.0f} spans/s")
     print(f"  ... of which decoding alone would allow:     {decode:12,.0f} spans/s")
-    print(f"  (a) protobuf + Python loop (lighter job):    {baseline:12,.0f} spans/s")
-    print(f"  ratio cxj / (a): {ours / baseline:.1f}")
+    print(
+        f"  (a) protobuf + Python loop (lighter job):    {baseline:12,.0f} spans/s "
+        f"(median; rounds {_figures(baselines, 1e3)} k)"
+    )
+    print(
+        f"  ratio cxj / (a): {statistics.median(ratios):.1f} "
+        f"(median of the rounds' ratios {_figures(ratios, digits=1)})"
+    )
 
     live = build(per_request=COLLECTOR_BATCH_RUNS, start_ns=time.time_ns() - 600 * 10**9)
     collector = _collector(live)
