@@ -367,11 +367,17 @@ class RunExtractor:
             trace_lo=run_lo,
         )
         stats.runs = len(roots)
-        blamed = folded.blamed_row
-        for index in np.flatnonzero(blamed >= 0).tolist():
-            series_index = int(pool.series[roots[index]])
-            step = self.series[series_index].steps.get(int(pool.step_hash[blamed[index]]), "")
-            stats.blamed_steps.append((series_index, float(runs.end_s[index]), step))
+        bad = np.flatnonzero(folded.blamed_row >= 0)
+        if bad.shape[0]:  # read as lists: no NumPy scalar per run
+            stats.blamed_steps = [
+                (index, end_s, self.series[index].steps.get(step_hash, ""))
+                for index, end_s, step_hash in zip(
+                    pool.series[roots[bad]].tolist(),
+                    runs.end_s[bad].tolist(),
+                    pool.step_hash[folded.blamed_row[bad]].tolist(),
+                    strict=True,
+                )
+            ]
         return runs, stats
 
     def pending_count(self) -> int:

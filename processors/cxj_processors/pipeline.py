@@ -35,6 +35,7 @@ from cxj_processors.windows import WindowStore
 from cxj_processors.wire import WireFormatError
 
 log = logging.getLogger("cxj.processor")
+BLAMED_PER_SERIES = 512  # the latest bad runs kept per series, for its failing step
 
 
 class Busy(Exception):
@@ -177,7 +178,10 @@ class Pipeline:
             self.counters.late_dropped += added.late_dropped
             self.counters.future_dropped += added.future_dropped
             for series_index, end_s, step in stats.blamed_steps:
-                self.blamed.setdefault(series_index, deque(maxlen=512)).append((end_s, step))
+                charged = self.blamed.get(series_index)
+                if charged is None:
+                    charged = self.blamed[series_index] = deque(maxlen=BLAMED_PER_SERIES)
+                charged.append((end_s, step))
         return stats
 
     def failing_step(self, series_index: int, now_s: float, window_s: float = 3600.0) -> str:
