@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from cxj_journey import telemetry as names
-from cxj_processors.kernels import inlined, kernel
+from cxj_processors.kernels import in_place, inlined, kernel
 from cxj_processors.kernels.lookup import mix64
 from cxj_processors.wire import fnv1a64
 
@@ -167,8 +167,30 @@ def needs_excess(  # noqa: PLR0917 - kernels take their arrays positionally
     The fold reads the excess of degraded runs only, so a row outside these needs none:
     scoring only these rows against their baselines gives the same runs.
     """
+    wanted = np.zeros(order.shape[0], np.bool_)
+    _mark_wanted(
+        order, trace_hi, trace_lo, kind, start_ns, end_ns, threshold_s, min_mos, mos_out,
+        mos_in, wanted,
+    )  # fmt: skip
+    return wanted
+
+
+@in_place
+def _mark_wanted(  # noqa: PLR0917 - kernels take their arrays positionally
+    order: npt.NDArray[np.int64],
+    trace_hi: npt.NDArray[np.uint64],
+    trace_lo: npt.NDArray[np.uint64],
+    kind: npt.NDArray[np.int8],
+    start_ns: npt.NDArray[np.int64],
+    end_ns: npt.NDArray[np.int64],
+    threshold_s: npt.NDArray[np.float64],
+    min_mos: npt.NDArray[np.float64],
+    mos_out: npt.NDArray[np.float64],
+    mos_in: npt.NDArray[np.float64],
+    wanted: npt.NDArray[np.bool_],
+) -> None:
+    """The loop of `needs_excess`: sets `wanted` (all false) for the rows it names."""
     n = order.shape[0]
-    wanted = np.zeros(n, np.bool_)
     group_start = 0
     while group_start < n:
         group_end = _group_end(order, trace_hi, trace_lo, group_start)
@@ -186,7 +208,6 @@ def needs_excess(  # noqa: PLR0917 - kernels take their arrays positionally
             for k in range(group_start, group_end):
                 wanted[order[k]] = True
         group_start = group_end
-    return wanted
 
 
 @kernel
@@ -266,7 +287,7 @@ def group_by_trace(
 
 
 @kernel
-def _fold(  # type: ignore[no-untyped-def]  # noqa: PLR0912, PLR0915, PLR0917 - one pass, one kernel
+def _fold(  # type: ignore[no-untyped-def]  # noqa: PLR0917 - kernels take their arrays positionally
     order,
     trace_hi,
     trace_lo,
@@ -290,6 +311,48 @@ def _fold(  # type: ignore[no-untyped-def]  # noqa: PLR0912, PLR0915, PLR0917 - 
     run_mos_in = np.empty(n, np.float64)
     blamed = np.empty(n, np.int64)
     consumed = np.zeros(n, np.bool_)
+    runs = _fold_into(
+        order, trace_hi, trace_lo, kind, failed, start_ns, end_ns, threshold_s, min_mos,
+        mos_out, mos_in, layer, dns_error, excess,
+        root_rows, outcome, run_layer, run_mos_out, run_mos_in, blamed, consumed,
+    )  # fmt: skip
+    return (
+        root_rows[:runs],
+        outcome[:runs],
+        run_layer[:runs],
+        run_mos_out[:runs],
+        run_mos_in[:runs],
+        blamed[:runs],
+        consumed,
+    )
+
+
+@in_place
+def _fold_into(  # noqa: PLR0912, PLR0915, PLR0917 - one pass over the rows
+    order: npt.NDArray[np.int64],
+    trace_hi: npt.NDArray[np.uint64],
+    trace_lo: npt.NDArray[np.uint64],
+    kind: npt.NDArray[np.int8],
+    failed: npt.NDArray[np.bool_],
+    start_ns: npt.NDArray[np.int64],
+    end_ns: npt.NDArray[np.int64],
+    threshold_s: npt.NDArray[np.float64],
+    min_mos: npt.NDArray[np.float64],
+    mos_out: npt.NDArray[np.float64],
+    mos_in: npt.NDArray[np.float64],
+    layer: npt.NDArray[np.int8],
+    dns_error: npt.NDArray[np.bool_],
+    excess: npt.NDArray[np.float64],
+    root_rows: npt.NDArray[np.int64],
+    outcome: npt.NDArray[np.int8],
+    run_layer: npt.NDArray[np.int8],
+    run_mos_out: npt.NDArray[np.float64],
+    run_mos_in: npt.NDArray[np.float64],
+    blamed: npt.NDArray[np.int64],
+    consumed: npt.NDArray[np.bool_],
+) -> int:
+    """The loop of `_fold`: fills its outputs (`consumed` all false); returns the runs found."""
+    n = order.shape[0]
     runs = 0
     group_start = 0
     while group_start < n:
@@ -360,12 +423,4 @@ def _fold(  # type: ignore[no-untyped-def]  # noqa: PLR0912, PLR0915, PLR0917 - 
                 blamed[runs] = -1
             runs += 1
         group_start = group_end
-    return (
-        root_rows[:runs],
-        outcome[:runs],
-        run_layer[:runs],
-        run_mos_out[:runs],
-        run_mos_in[:runs],
-        blamed[:runs],
-        consumed,
-    )
+    return runs

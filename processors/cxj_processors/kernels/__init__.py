@@ -1,8 +1,9 @@
 """Numba kernels of the windows and baselines, and how all of them are compiled (decided here).
 
 Every kernel takes and returns NumPy arrays of explicit dtypes and does no I/O (the ingest
-kernel updates the store's ring arrays in place). They are compiled with `kernel` or, for
-small per-run helpers, `inlined` below, so the compilation options live in one place:
+kernel updates the store's ring arrays in place). They are compiled with `kernel`,
+`in_place` for loops that allocate nothing, or, for small per-run helpers, `inlined` below,
+so the compilation options live in one place:
 
 * `FASTMATH` is off. The kernels test for NaN (a run without voice data, a baseline without
   enough samples) and fastmath lets the compiler assume no NaN exists, which silently breaks
@@ -33,6 +34,19 @@ Kernel = TypeVar("Kernel", bound=Callable[..., Any])
 def kernel(function: Kernel) -> Kernel:
     """Compiles a kernel with the package's one set of options."""
     return cast(Kernel, compiled.njit(function, cache=True, nogil=True, fastmath=FASTMATH))
+
+
+def in_place(function: Kernel) -> Kernel:
+    """A kernel that allocates nothing, only reads and writes the arrays it is given.
+
+    It is compiled without NumPy refcounting: with it, every array a per-run helper takes
+    is increfed and decrefed (atomically) on each call, inlined or not. A kernel that
+    allocates its outputs hands them to such a kernel, which runs the loop.
+    """
+    return cast(
+        Kernel,
+        compiled.njit(function, cache=True, nogil=True, fastmath=FASTMATH, _nrt=False),
+    )
 
 
 def inlined(function: Kernel) -> Kernel:

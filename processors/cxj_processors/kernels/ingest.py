@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from cxj_processors.kernels import inlined, kernel
+from cxj_processors.kernels import in_place, inlined, kernel
 from cxj_processors.kernels.layout import (
     COARSE_GOOD,
     COARSE_GOOD_SLICES,
@@ -239,6 +239,40 @@ def add_runs(  # noqa: PLR0917 - kernels take their arrays positionally
     Runs are visited in `order`: grouping a series' runs keeps its rings in cache, and keeping
     their arrival order within the series keeps the result the same as in arrival order.
     """
+    _add_each(
+        fine, recent, mos_hist, mos_sum, coarse, last_bad_end, last_bad_trace,
+        series, end_s, duration_s, outcome, layer, mos_out, mos_in, trace_hi, trace_lo,
+        apdex_t_s, slice_buckets, slice_objective, geometry, now_s, order, stats,
+    )  # fmt: skip
+
+
+@in_place
+def _add_each(  # noqa: PLR0917 - kernels take their arrays positionally
+    fine: npt.NDArray[np.uint32],
+    recent: npt.NDArray[np.uint32],
+    mos_hist: npt.NDArray[np.uint16],
+    mos_sum: npt.NDArray[np.float64],
+    coarse: npt.NDArray[np.uint32],
+    last_bad_end: npt.NDArray[np.float64],
+    last_bad_trace: npt.NDArray[np.uint64],
+    series: npt.NDArray[np.int32],
+    end_s: npt.NDArray[np.float64],
+    duration_s: npt.NDArray[np.float64],
+    outcome: npt.NDArray[np.int8],
+    layer: npt.NDArray[np.int8],
+    mos_out: npt.NDArray[np.float64],
+    mos_in: npt.NDArray[np.float64],
+    trace_hi: npt.NDArray[np.uint64],
+    trace_lo: npt.NDArray[np.uint64],
+    apdex_t_s: npt.NDArray[np.float64],
+    slice_buckets: npt.NDArray[np.int64],
+    slice_objective: npt.NDArray[np.float64],
+    geometry: npt.NDArray[np.int64],
+    now_s: float,
+    order: npt.NDArray[np.int64],
+    stats: npt.NDArray[np.int64],
+) -> None:
+    """The loop of `add_runs`."""
     fine_s = geometry[GEO_FINE_BUCKET_S]
     coarse_s = geometry[GEO_COARSE_BUCKET_S]
     now_fine = int(np.floor(now_s / fine_s))
