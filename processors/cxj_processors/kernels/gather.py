@@ -82,7 +82,12 @@ def gather_journey_spans(  # noqa: PLR0915, PLR0917 - one pass over the spans, o
     signatures = np.empty(n, np.uint64)
     durations = np.empty(n, np.float64)
     measured_count = 0
-    step_column = columns[COL_STEP_NAME]
+    # The column positions as locals: the stores below might alias `columns` as far as the
+    # compiler knows, so reading them in the loop would reload them for every span.
+    step_column, phase_column = columns[COL_STEP_NAME], columns[COL_STEP_PHASE]
+    layer_column, error_column = columns[COL_LAYER], columns[COL_ERROR_TYPE]
+    threshold_column, min_mos_column = columns[COL_THRESHOLD], columns[COL_MIN_MOS]
+    mos_out_column, mos_in_column = columns[COL_MOS_OUT], columns[COL_MOS_IN]
     count = 0
     for row in range(n):
         resource = resource_index[row]
@@ -93,7 +98,7 @@ def gather_journey_spans(  # noqa: PLR0915, PLR0917 - one pass over the spans, o
             continue
         has_step = attr_hash[row, step_column] != 0
         if has_step:
-            kind[count] = PHASE if attr_hash[row, columns[COL_STEP_PHASE]] != 0 else STEP
+            kind[count] = PHASE if attr_hash[row, phase_column] != 0 else STEP
         elif parent_span_id[row] == 0:
             kind[count] = ROOT
         else:
@@ -102,22 +107,22 @@ def gather_journey_spans(  # noqa: PLR0915, PLR0917 - one pass over the spans, o
         ids[0, count] = trace_hi[row]
         ids[1, count] = trace_lo[row]
         ids[2, count] = attr_hash[row, step_column]
-        ids[3, count] = attr_hash[row, columns[COL_STEP_PHASE]]
+        ids[3, count] = attr_hash[row, phase_column]
         times[0, count] = start_ns[row]
         times[1, count] = end_ns[row]
         series[count] = owner
         failed[count] = status_code[row] == STATUS_ERROR
-        numbers[0, count] = attr_num[row, columns[COL_THRESHOLD]]
-        numbers[1, count] = attr_num[row, columns[COL_MIN_MOS]]
-        numbers[2, count] = attr_num[row, columns[COL_MOS_OUT]]
-        numbers[3, count] = attr_num[row, columns[COL_MOS_IN]]
-        value = attr_hash[row, columns[COL_LAYER]]
+        numbers[0, count] = attr_num[row, threshold_column]
+        numbers[1, count] = attr_num[row, min_mos_column]
+        numbers[2, count] = attr_num[row, mos_out_column]
+        numbers[3, count] = attr_num[row, mos_in_column]
+        value = attr_hash[row, layer_column]
         found = -1
         for index in range(layer_hashes.shape[0]):
             if value != 0 and layer_hashes[index] == value:
                 found = index
         layer[count] = found
-        dns_error[count] = attr_hash[row, columns[COL_ERROR_TYPE]] == name_resolution
+        dns_error[count] = attr_hash[row, error_column] == name_resolution
         if has_step:
             measured[measured_count] = count
             signatures[measured_count] = triple_signature(owner, ids[2, count], ids[3, count])
