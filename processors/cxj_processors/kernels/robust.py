@@ -78,24 +78,31 @@ def _replace_ordered(  # noqa: PLR0917 - kernels take their arrays positionally
 ) -> None:
     """Keeps ordered[component, :count] sorted: removes `old` (when full), inserts `new`.
 
-    Both places are found by counting (no data-dependent branch); only the values between
-    them move, by one.
+    Both places are found by counting (no data-dependent branch), in one pass; only the
+    values between them move, by one. Indexes are unsigned, so that no move pays for
+    Python's negative-index wraparound.
     """
-    at = _rank(ordered, component, count, new)
+    row = np.uintp(component)
     if not full:
+        at = _rank(ordered, component, count, new)
         for k in range(count, at, -1):
-            ordered[component, k] = ordered[component, k - 1]
-        ordered[component, at] = new
+            ordered[row, np.uintp(k)] = ordered[row, np.uintp(k - 1)]
+        ordered[row, np.uintp(at)] = new
         return
-    gone = _rank(ordered, component, count, old)  # old's place (its first copy)
+    at = 0  # new's place
+    gone = 0  # old's place (its first copy)
+    for k in range(count):
+        value = ordered[row, np.uintp(k)]
+        at += value < new
+        gone += value < old
     if gone < at:  # old is below new: the values between move down
         at -= 1
         for k in range(gone, at):
-            ordered[component, k] = ordered[component, k + 1]
+            ordered[row, np.uintp(k)] = ordered[row, np.uintp(k + 1)]
     else:  # old is at or above new: the values between move up
         for k in range(gone, at, -1):
-            ordered[component, k] = ordered[component, k - 1]
-    ordered[component, at] = new
+            ordered[row, np.uintp(k)] = ordered[row, np.uintp(k - 1)]
+    ordered[row, np.uintp(at)] = new
 
 
 @kernel
