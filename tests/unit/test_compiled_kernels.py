@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import textwrap
 import time
 from pathlib import Path
@@ -71,6 +72,50 @@ def test_compiled_kernels_give_the_jits_answers_without_numba_in_the_process() -
     assert len(ahead["conversations"]) == 40
     assert ahead["journeys"] == jit["journeys"]
     assert ahead["conversations"] == jit["conversations"]
+
+
+_CALL_REPEATEDLY = textwrap.dedent(
+    """
+    import json, pickle
+    import numpy as np
+    from cxj_processors import compiled
+
+    kernels = compiled.loaded()
+    group = kernels["runs__group_by_trace"]
+    trace = np.array([3, 1, 3], dtype=np.uint64)
+    first = group(trace, trace).tolist()
+    before = compiled.CONSTANTS.reused
+    for _ in range(5):
+        assert group(trace, trace).tolist() == first
+    print(json.dumps({
+        "order": first,
+        "reused": compiled.CONSTANTS.reused - before,
+        "pickle.loads restored": pickle.loads is not compiled.CONSTANTS,
+    }))
+    """
+)
+
+
+def test_a_compiled_kernel_unpickles_its_result_dtype_once() -> None:
+    _ensure_built()
+    stdout = run_python(
+        _CALL_REPEATEDLY, env={"CXJ_KERNELS": "compiled", "NUMBA_DISABLE_JIT": None}
+    )
+    result = json.loads(stdout.splitlines()[-1])
+    assert result["order"] == [0, 2, 1]
+    assert result["reused"] >= 5  # each of the five calls boxed its array with a known dtype
+    assert result["pickle.loads restored"]
+
+
+def test_remembered_constants_are_only_immutable_ones() -> None:
+    loads = compiled.RememberingLoads(pickle.loads)
+    dtype, listed = pickle.dumps(np.dtype(np.float64)), pickle.dumps([1, 2])
+    assert loads(dtype) is loads(dtype)
+    assert loads.reused == 1
+    assert loads(listed) == [1, 2]
+    assert loads(listed) is not loads(listed)  # a mutable value is never shared
+    assert loads(bytearray(dtype)) == np.dtype(np.float64)  # passed through, not remembered
+    assert loads.reused == 1
 
 
 # -- the guard ----------------------------------------------------------------------------

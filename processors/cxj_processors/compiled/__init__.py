@@ -23,6 +23,12 @@ raw memory. So each one is called through a guard that checks every argument aga
 types it was compiled for (recorded next to the module) and raises TypeError naming the
 kernel and the argument otherwise.
 
+A compiled kernel that returns an array unpickles the array's dtype on every call (numba's
+helper in the module calls `pickle.loads` each time, where the JIT remembers what it
+unpickled). The helper looks `pickle.loads` up once, when the module is imported, so the
+module is imported while `pickle.loads` is a version that remembers immutable constants:
+each is then unpickled once.
+
 This module imports neither numba nor anything that does.
 """
 
@@ -34,10 +40,12 @@ import importlib.metadata
 import importlib.util
 import json
 import os
+import pickle
 import platform
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from types import ModuleType
@@ -209,6 +217,46 @@ def _spell(recorded: Sequence[Any]) -> str:
     return f"a {recorded[0]}"
 
 
+# -- constants the compiled module unpickles --------------------------------------------
+# What may be shared between calls: values no caller can change.
+_IMMUTABLE = (np.dtype, type, str, bytes, int, float, complex, type(None))
+
+
+class RememberingLoads:
+    """`pickle.loads` that unpickles each immutable constant once, then hands out the same one."""
+
+    def __init__(self, loads: Callable[..., Any]) -> None:
+        self._loads = loads
+        self._known: dict[bytes, Any] = {}
+        self.reused = 0  # how many unpicklings were saved
+
+    def __call__(self, data: Any, /, *args: Any, **kwargs: Any) -> Any:
+        """Unpickles `data` as `pickle.loads` does, or returns what it gave for it before."""
+        if args or kwargs or type(data) is not bytes:
+            return self._loads(data, *args, **kwargs)
+        if data in self._known:
+            self.reused += 1
+            return self._known[data]
+        value = self._loads(data)
+        if isinstance(value, _IMMUTABLE):
+            self._known[data] = value
+        return value
+
+
+CONSTANTS = RememberingLoads(pickle.loads)
+
+
+@contextmanager
+def _remembering_constants() -> Iterator[None]:
+    """`pickle.loads` is CONSTANTS while the compiled module is imported (and looks it up)."""
+    original = pickle.loads
+    pickle.loads = CONSTANTS
+    try:
+        yield
+    finally:
+        pickle.loads = original
+
+
 # -- loading ----------------------------------------------------------------------------
 @cache
 def loaded() -> dict[str, Callable[..., Any]] | None:
@@ -226,7 +274,8 @@ def loaded() -> dict[str, Callable[..., Any]] | None:
             )
         return None
     try:
-        module = _import(path)
+        with _remembering_constants():
+            module = _import(path)
         signatures: dict[str, list[list[Any]]] = json.loads(manifest.read_text())
         kernels = {
             name: guarded(name, getattr(module, name), args) for name, args in signatures.items()
