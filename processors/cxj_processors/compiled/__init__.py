@@ -161,11 +161,13 @@ def _checker(recorded: Sequence[Any]) -> Check:
         members = [_checker(member) for member in recorded[1]]
 
         def members_match(value: Any) -> bool:
-            return (
-                isinstance(value, tuple)
-                and len(value) == len(members)
-                and all(check(item) for check, item in zip(members, value, strict=True))
-            )
+            if not (isinstance(value, tuple) and len(value) == len(members)):
+                return False
+            # A loop, not all() over a generator: this runs on every call of the kernel.
+            for check, item in zip(members, value):  # noqa: B905, SIM110 - length checked
+                if not check(item):
+                    return False
+            return True
 
         return members_match
     raise ValueError(f"unknown recorded argument type {recorded!r}")
@@ -189,23 +191,46 @@ def guarded(
     the flag bits: about 0.2 µs); other arguments go through their checker.
     """
     checks = [_checker(recorded) for recorded in arguments]
+    # Array checks are inlined in the loop below (a call per argument costs more than the
+    # check); `checks` holds them too, for naming the argument that failed.
+    specs = [_array_spec(recorded) if recorded[0] == "array" else None for recorded in arguments]
     count = len(checks)
+    ndarray = np.ndarray
 
     def call(*values: Any) -> Any:
         if len(values) != count:
             raise TypeError(f"compiled kernel {name}: takes {count} arguments, got {len(values)}")
-        for position, (check, value) in enumerate(zip(checks, values)):  # noqa: B905 - same length
-            if not check(value):
-                raise TypeError(
-                    f"compiled kernel {name}: argument {position} must be "
-                    f"{_spell(arguments[position])}, got {_describe(value)}; "
-                    f"the caller passes other types than the module was built for, or run "
-                    f"with CXJ_KERNELS=jit"
-                )
+        for value, spec, check in zip(values, specs, checks):  # noqa: B905 - same length
+            if spec is not None:
+                dtype, ndim, required = spec
+                if (
+                    type(value) is ndarray
+                    and value.ndim == ndim
+                    and (value.dtype is dtype or value.dtype == dtype)
+                    and value.flags.num & required == required
+                ):
+                    continue
+            elif check(value):
+                continue
+            _refuse(name, arguments, checks, values)
         return function(*values)
 
     call.__name__ = call.__qualname__ = name
     return call
+
+
+def _refuse(
+    name: str, arguments: Sequence[Sequence[Any]], checks: Sequence[Check], values: Sequence[Any]
+) -> None:
+    """Raises the TypeError naming the first argument of `values` that fails its check."""
+    for position, (check, value) in enumerate(zip(checks, values, strict=True)):
+        if not check(value):
+            raise TypeError(
+                f"compiled kernel {name}: argument {position} must be "
+                f"{_spell(arguments[position])}, got {_describe(value)}; "
+                f"the caller passes other types than the module was built for, or run "
+                f"with CXJ_KERNELS=jit"
+            )
 
 
 def _spell(recorded: Sequence[Any]) -> str:
@@ -220,6 +245,7 @@ def _spell(recorded: Sequence[Any]) -> str:
 # -- constants the compiled module unpickles --------------------------------------------
 # What may be shared between calls: values no caller can change.
 _IMMUTABLE = (np.dtype, type, str, bytes, int, float, complex, type(None))
+_MISSING = object()
 
 
 class RememberingLoads:
@@ -234,9 +260,10 @@ class RememberingLoads:
         """Unpickles `data` as `pickle.loads` does, or returns what it gave for it before."""
         if args or kwargs or type(data) is not bytes:
             return self._loads(data, *args, **kwargs)
-        if data in self._known:
+        value = self._known.get(data, _MISSING)
+        if value is not _MISSING:
             self.reused += 1
-            return self._known[data]
+            return value
         value = self._loads(data)
         if isinstance(value, _IMMUTABLE):
             self._known[data] = value
