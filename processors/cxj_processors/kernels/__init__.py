@@ -40,8 +40,10 @@ def in_place(function: Kernel) -> Kernel:
     """A kernel that allocates nothing, only reads and writes the arrays it is given.
 
     It is compiled without NumPy refcounting: with it, every array a per-run helper takes
-    is increfed and decrefed (atomically) on each call, inlined or not. A kernel that
-    allocates its outputs hands them to such a kernel, which runs the loop.
+    is increfed and decrefed (atomically) on each call, inlined or not. Python never calls
+    one directly: the module compiled ahead of time compiles the kernels Python calls with
+    refcounting on, whatever their options, so Python calls a `kernel` that allocates any
+    outputs and hands its arrays to the `in_place` one, which runs the loop.
     """
     return cast(
         Kernel,

@@ -272,7 +272,7 @@ def _add_each(  # noqa: PLR0917 - kernels take their arrays positionally
     order: npt.NDArray[np.int64],
     stats: npt.NDArray[np.int64],
 ) -> None:
-    """The loop of `add_runs`."""
+    """The loop of `add_runs` (see `in_place` for why it is a kernel of its own)."""
     fine_s = geometry[GEO_FINE_BUCKET_S]
     coarse_s = geometry[GEO_COARSE_BUCKET_S]
     now_fine = int(np.floor(now_s / fine_s))
