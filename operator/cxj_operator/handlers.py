@@ -12,10 +12,9 @@ from typing import Any
 import kopf
 
 from cxj_operator import naming
-from cxj_operator.reconcile import Services, observe_probe, reconcile
+from cxj_operator.reconcile import Services, reconcile
 
 JOURNEYS = (naming.GROUP, naming.VERSION, naming.PLURAL)
-DEPLOYMENTS = ("apps", "v1", "deployments")
 
 
 def register(
@@ -23,7 +22,9 @@ def register(
     credentials: Callable[[], kopf.ConnectionInfo],
     forget: Callable[[str], None] = lambda uid: None,
 ) -> None:
-    """Registers the login, the reconcile and the watchers on a registry.
+    """Registers the login, the reconcile and the journeys' watcher on a registry.
+
+    The probe Deployments are watched by the operator itself (probe_watch), not by kopf.
 
     forget is told the uid of every deleted journey (to drop what is kept about it).
     """
@@ -38,15 +39,9 @@ def register(
     def reconcile_journey(body: kopf.Body, memo: Services, **_: Any) -> None:
         reconcile(memo, body)
 
-    # The watchers only touch memory, so they run on the event loop, not in threads.
+    # The watcher only touches memory, so it runs on the event loop, not in a thread.
     @kopf.on.event(*JOURNEYS, registry=registry)
     async def track_journey(type: str | None, body: kopf.Body, memo: Services, **_: Any) -> None:
         memo.inventory.observe_journey(type, body)
         if type == "DELETED":
             forget(str(body.metadata.uid))
-
-    @kopf.on.event(
-        *DEPLOYMENTS, labels={naming.MANAGED_BY_LABEL: naming.MANAGED_BY}, registry=registry
-    )
-    async def track_probes(type: str | None, body: kopf.Body, memo: Services, **_: Any) -> None:
-        observe_probe(memo, type, body)

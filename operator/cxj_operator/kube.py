@@ -8,9 +8,10 @@ will never accept), with the resource and the fix in the message.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +33,10 @@ APPLY = "application/apply-patch+yaml"
 MERGE = "application/merge-patch+json"
 METADATA_ONE = "application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io,application/json"
 TIMEOUT = (5.0, 30.0)  # connect, read
+# The apiserver ends a watch after this long; the client gives it some more before it
+# gives up reading, and the watcher resumes from the last resourceVersion it saw.
+WATCH_SERVER_TIMEOUT_S = 300
+WATCH_TIMEOUT = (5.0, WATCH_SERVER_TIMEOUT_S + 30.0)
 RBAC_FILE = "deploy/rbac/operator.yaml"
 
 
@@ -41,6 +46,10 @@ class NotFound(kopf.TemporaryError):
 
 class Conflict(kopf.TemporaryError):
     """A precondition, resourceVersion or name conflict (retried if it escapes a handler)."""
+
+
+class Gone(kopf.TemporaryError):
+    """The resourceVersion a watch resumes from is no longer kept (410): list again."""
 
 
 @dataclass(frozen=True)
@@ -104,10 +113,14 @@ def _failure(
     except (ValueError, AttributeError):
         message = body[:200].decode(errors="replace")
     what = f"{method} {path}"
-    if status == 404:
-        return NotFound(f"{what}: not found", delay=2)
-    if status == 409:
-        return Conflict(f"{what}: conflict: {message}", delay=1)
+    known: dict[int, tuple[type[kopf.TemporaryError], str, float]] = {
+        404: (NotFound, "not found", 2),
+        409: (Conflict, f"conflict: {message}", 1),
+        410: (Gone, f"resourceVersion too old: {message}", 0),
+    }
+    if status in known:
+        kind, text, delay = known[status]
+        return kind(f"{what}: {text}", delay=delay)
     if status == 403:
         return kopf.TemporaryError(
             f"{what} forbidden: {message}; grant the operator's ServiceAccount this permission "
@@ -120,6 +133,35 @@ def _failure(
         delay = float(retry_after) if retry_after and retry_after.isdigit() else 2.0
         return kopf.TemporaryError(f"{what}: apiserver answered {status}: {message}", delay=delay)
     return kopf.PermanentError(f"{what} rejected ({status}): {message}")
+
+
+class WatchStream:
+    """One open watch: its events, decoded, as they arrive; close() ends it from any thread."""
+
+    def __init__(self, response: Any, what: str) -> None:
+        self._response = response
+        self._what = what
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        """The watch events until the apiserver ends the watch or close() is called.
+
+        Raises:
+            kopf.TemporaryError: when the connection breaks or a line is not JSON.
+        """
+        try:
+            for line in self._response:
+                if line.strip():
+                    yield json.loads(line)
+        except (urllib3.exceptions.HTTPError, OSError, ValueError) as error:
+            raise kopf.TemporaryError(f"{self._what}: interrupted: {error}", delay=1) from error
+        finally:
+            self._response.close()
+
+    def close(self) -> None:
+        """Ends the watch from any thread: a read waiting on it returns at once."""
+        # Only shuts the socket for reading; the reading thread closes the response.
+        with contextlib.suppress(ValueError, RuntimeError, OSError):
+            self._response.shutdown()
 
 
 class KubeApi:
@@ -169,6 +211,51 @@ class KubeApi:
             kopf.TemporaryError: for failures worth retrying (unreachable, 5xx, 429, 403).
             kopf.PermanentError: for requests the apiserver will never accept.
         """
+        response = self._send(
+            method, path, query=query, body=body, content_type=content_type, accept=accept
+        )
+        try:
+            data = response.read()
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            raise kopf.TemporaryError(
+                f"{method} {path}: apiserver unreachable: {error}", delay=2
+            ) from error
+        if not 200 <= response.status < 300:
+            raise _failure(method, path, response.status, data, response.getheader("Retry-After"))
+        decoded: dict[str, Any] = json.loads(data) if data else {}
+        return int(response.status), decoded
+
+    def watch(self, path: str, query: Mapping[str, str]) -> WatchStream:
+        """Opens a watch of a collection (query carries resourceVersion and selectors).
+
+        Raises:
+            Gone: when the resourceVersion is too old to resume from.
+            kopf.TemporaryError, kopf.PermanentError: as for exchange.
+        """
+        full = {
+            **query,
+            "watch": "true",
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": str(WATCH_SERVER_TIMEOUT_S),
+        }
+        response = self._send("GET", path, query=full, timeout=WATCH_TIMEOUT)
+        if not 200 <= response.status < 300:
+            data = response.read()
+            raise _failure("GET", path, response.status, data, response.getheader("Retry-After"))
+        return WatchStream(response.response, f"watch {path}")
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, str] | None,
+        body: Any = None,
+        content_type: str = "application/json",
+        accept: str = "application/json",
+        timeout: tuple[float, float] = TIMEOUT,
+    ) -> Any:
+        """Sends a request and returns the response, its body not read yet."""
         headers = {"Accept": accept}
         if body is not None:
             headers["Content-Type"] = content_type
@@ -180,18 +267,13 @@ class KubeApi:
             auth_settings=["BearerToken"],
         )
         try:
-            response: Any = self._client.call_api(
-                call_method, url, header_params=headers, body=body, _request_timeout=TIMEOUT
+            return self._client.call_api(
+                call_method, url, header_params=headers, body=body, _request_timeout=timeout
             )
-            data = response.read()
         except (urllib3.exceptions.HTTPError, OSError) as error:
             raise kopf.TemporaryError(
                 f"{method} {path}: apiserver unreachable: {error}", delay=2
             ) from error
-        if not 200 <= response.status < 300:
-            raise _failure(method, path, response.status, data, response.getheader("Retry-After"))
-        decoded: dict[str, Any] = json.loads(data) if data else {}
-        return int(response.status), decoded
 
     # -- children -----------------------------------------------------------------------
     def apply(self, manifest: Mapping[str, Any], manager: str = naming.FIELD_MANAGER) -> Applied:

@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import logging
 import signal
+import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import kopf
@@ -17,7 +19,8 @@ from cxj_operator.experience import poll_experience
 from cxj_operator.handled import HandledSpecs, RetryProgress
 from cxj_operator.inventory import Inventory
 from cxj_operator.leader import LeaderElector
-from cxj_operator.reconcile import NodeCache, Services, flush_statuses
+from cxj_operator.probe_watch import ProbeWatch
+from cxj_operator.reconcile import NodeCache, Services, flush_statuses, observe_probe
 
 log = logging.getLogger("cxj.operator")
 EXIT_LOST_LEASE = 3
@@ -55,8 +58,35 @@ def operator_settings(
     settings.networking.connect_timeout = 10
     settings.networking.error_backoffs = (1, 1, 2, 3, 5, 8)
     settings.execution.max_workers = config.workers
-    settings.watching.label_selectors[handlers.DEPLOYMENTS] = naming.managed_selector()
     return settings
+
+
+@contextlib.contextmanager
+def watching_probes(config: OperatorConfig, services: Services) -> Iterator[list[ProbeWatch]]:
+    """Watches the probe Deployments on threads of their own while the block runs."""
+    scopes: tuple[str | None, ...] = (None,) if config.clusterwide else config.namespaces
+    watches = [
+        ProbeWatch(
+            services.api,
+            scope,
+            naming.managed_selector(),
+            lambda kind, body: observe_probe(services, kind, body),
+        )
+        for scope in scopes
+    ]
+    threads = [
+        threading.Thread(target=w.run, name=f"cxj-probes-{i}", daemon=True)
+        for i, w in enumerate(watches)
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        yield watches
+    finally:
+        for watch in watches:
+            watch.stop()
+        for thread in threads:
+            thread.join(timeout=10)
 
 
 async def _serve(config: OperatorConfig, api: kube.KubeApi, services: Services) -> int:
@@ -88,16 +118,17 @@ async def _serve(config: OperatorConfig, api: kube.KubeApi, services: Services) 
 
     keeper = asyncio.create_task(keep_lease(), name="lease keeper")
     try:
-        await kopf.operator(
-            registry=registry,
-            settings=operator_settings(config, handled),
-            memo=services,
-            clusterwide=config.clusterwide,
-            namespaces=config.namespaces,
-            standalone=True,
-            stop_flag=kopf_stop,
-            liveness_endpoint=config.liveness,
-        )
+        with watching_probes(config, services):
+            await kopf.operator(
+                registry=registry,
+                settings=operator_settings(config, handled),
+                memo=services,
+                clusterwide=config.clusterwide,
+                namespaces=config.namespaces,
+                standalone=True,
+                stop_flag=kopf_stop,
+                liveness_endpoint=config.liveness,
+            )
     finally:
         kopf_stop.set()
         for task in (poller, flusher, keeper):
