@@ -91,6 +91,12 @@ class ProbeWatch:
                     break
                 log.warning("%s: %s; retrying", self._path, error)
                 failures += 1
+            except Exception:
+                # A thread that died here would leave every journey's readiness stale
+                # without a word: log the fault and start over from a fresh listing.
+                log.exception("%s: unexpected failure; listing again", self._path)
+                version = None
+                failures += 1
             if failures:
                 delay = self._backoffs[min(failures, len(self._backoffs)) - 1]
                 self._stop.wait(delay)

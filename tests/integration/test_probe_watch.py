@@ -125,6 +125,30 @@ def test_a_listing_reports_what_vanished_since_the_last_one(
     _delete(kube, "stays")
 
 
+def test_a_fault_while_handing_on_is_logged_and_the_watch_starts_over(
+    kube: ControlPlane, api: KubeApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    _apply(kube, _deployment("faulty"))
+    seen = Seen()
+
+    def observe(kind: str | None, body: Mapping[str, Any]) -> None:
+        seen(kind, body)
+        if len(seen.snapshot()) == 1:
+            raise RuntimeError("a fault in the inventory")
+
+    watch = ProbeWatch(api, NAMESPACE, naming.managed_selector(), observe, backoffs=(0.1,))
+    thread = threading.Thread(target=watch.run, daemon=True)
+    thread.start()
+    try:
+        assert watch.listed.wait(30), "the listing after the fault never finished"
+    finally:
+        watch.stop()
+        thread.join(5)
+    assert seen.snapshot()[:2] == [(None, "faulty"), (None, "faulty")]
+    assert "a fault in the inventory" in caplog.text
+    _delete(kube, "faulty")
+
+
 def _compact_etcd(kube: ControlPlane) -> int:
     """Compacts etcd's history up to now (as the apiserver does every few minutes)."""
 
