@@ -65,11 +65,6 @@ class ProbeWatch:
         self._known: dict[str, dict[str, Any]] = {}
         self.listed = threading.Event()  # set once the first listing has been handed on
 
-    @property
-    def scope(self) -> str:
-        """The collection watched, for logs."""
-        return self._path
-
     def run(self) -> None:
         """Lists and watches until stop() is called; errors are logged and retried."""
         version: str | None = None
