@@ -398,11 +398,14 @@ def test_operator_killed_mid_reconcile_converges_without_duplicates(
     for name in names:
         apply(kube, journey(name, namespace, sites))
     first = Operator(kube, operator_kubeconfig, "crash", f"--namespace={namespace}").start()
+    # Asked straight from the apiserver, often: the operator makes the 60 Deployments in
+    # about a second, and the kill must land while it is still at it.
     wait_for(
-        lambda: get(kube, "deployments", "-n", namespace)["items"],
+        lambda: kube.get(f"/apis/apps/v1/namespaces/{namespace}/deployments?limit=1")["items"],
         60,
         "a first Deployment",
         first.logs,
+        interval=0.01,
     )
     first.kill()
     made = len(get(kube, "deployments", "-n", namespace)["items"])
