@@ -62,7 +62,7 @@ def operator_settings(
 
 
 @contextlib.contextmanager
-def watching_probes(config: OperatorConfig, services: Services) -> Iterator[list[ProbeWatch]]:
+def watching_probes(config: OperatorConfig, services: Services) -> Iterator[None]:
     """Watches the probe Deployments on threads of their own while the block runs."""
     scopes: tuple[str | None, ...] = (None,) if config.clusterwide else config.namespaces
     watches = [
@@ -81,7 +81,7 @@ def watching_probes(config: OperatorConfig, services: Services) -> Iterator[list
     for thread in threads:
         thread.start()
     try:
-        yield watches
+        yield
     finally:
         for watch in watches:
             watch.stop()

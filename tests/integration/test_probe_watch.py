@@ -149,7 +149,7 @@ def test_a_fault_while_handing_on_is_logged_and_the_watch_starts_over(
     _delete(kube, "faulty")
 
 
-def _compact_etcd(kube: ControlPlane) -> int:
+def _compact_etcd(kube: ControlPlane) -> None:
     """Compacts etcd's history up to now (as the apiserver does every few minutes)."""
 
     def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -164,7 +164,6 @@ def _compact_etcd(kube: ControlPlane) -> int:
         post("/v3/kv/range", {"key": base64.b64encode(b"/").decode()})["header"]["revision"]
     )
     post("/v3/kv/compaction", {"revision": revision, "physical": True})
-    return revision
 
 
 def test_a_version_too_old_to_resume_from_means_listing_again(
