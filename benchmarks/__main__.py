@@ -7,6 +7,8 @@ import pkgutil
 import sys
 from pathlib import Path
 
+from tests.harness.processes import stop_servers_on_termination
+
 
 def main() -> int:
     folder = Path(__file__).parent
@@ -14,6 +16,7 @@ def main() -> int:
         m.name for m in pkgutil.iter_modules([str(folder)]) if m.name.startswith("bench_")
     )
     selected = sys.argv[1:] or names
+    stop_servers_on_termination()  # a terminated run stops the servers it started
     for name in selected:
         print(f"\n### {name}", flush=True)
         importlib.import_module(f"benchmarks.{name}").main()

@@ -35,7 +35,7 @@ from typing import Any
 
 import psutil
 from tests.harness.kube import ControlPlane
-from tests.harness.processes import REPO, Process, free_port
+from tests.harness.processes import REPO, Process, free_port, strangers
 
 from cxj_journey.model import parse_journey
 from cxj_operator.builders import BuildParams, build_children
@@ -244,7 +244,12 @@ def journey_plane(pods: bool) -> Iterator[ControlPlane]:
         plane.stop()
 
 
+CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+
+
 def main() -> None:
+    if others := strangers(CONTROL_PLANE):
+        print(f"warning: other control-plane processes share the cores: {', '.join(others)}")
     with journey_plane(pods=True) as plane:
         _run(plane)
 

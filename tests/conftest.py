@@ -10,7 +10,7 @@ import pytest
 from hypothesis import settings
 
 from tests.harness.kube import ControlPlane
-from tests.harness.processes import REPO, log_tail
+from tests.harness.processes import REPO, log_tail, stop_servers_on_termination
 from tests.harness.telemetry import shut_down_open
 
 CRDS = REPO / "crds"
@@ -24,6 +24,11 @@ _started: list[ControlPlane] = []
 settings.register_profile("repeatable", derandomize=True)
 settings.register_profile("explore")
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A terminated run (CI's time limit, `timeout`) stops its servers as Ctrl-C would."""
+    stop_servers_on_termination()
 
 
 @pytest.fixture(autouse=True)

@@ -8,6 +8,7 @@ Ready without a container runtime.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
@@ -87,6 +88,7 @@ class ControlPlane:
     # -- lifecycle ----------------------------------------------------------------------
     def start(self) -> ControlPlane:
         """Starts etcd and kube-apiserver and waits until the apiserver is ready."""
+        atexit.register(self.stop)  # also when the run that started it is interrupted
         self._write_kubeconfig()
         self._start_etcd()
         self._start_apiserver()
@@ -160,6 +162,7 @@ class ControlPlane:
 
     def stop(self) -> None:
         """Stops every process (newest first) and removes the data folder."""
+        atexit.unregister(self.stop)
         for process in reversed(list(self.processes.values())):
             process.stop()
         shutil.rmtree(self.root, ignore_errors=True)

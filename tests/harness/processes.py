@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import os
@@ -13,10 +14,37 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import psutil
+
 REPO = Path(__file__).resolve().parents[2]
 
 
 _ISSUED: set[int] = set()
+
+# Every process started and not yet stopped, so none outlives the run that started it.
+_RUNNING: dict[int, Process] = {}
+
+
+def _kill_running() -> None:
+    for process in list(_RUNNING.values()):
+        process.kill()
+
+
+atexit.register(_kill_running)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def stop_servers_on_termination() -> None:
+    """Makes SIGTERM (a CI runner's or `timeout`'s) interrupt the main thread like Ctrl-C.
+
+    The servers run in sessions of their own, so the signal does not reach them: on the
+    interrupt the fixtures and context managers that own them stop them, and whatever is
+    still running when the interpreter exits is killed then. Call it from the main thread.
+    """
+    signal.signal(signal.SIGTERM, _interrupt)
 
 
 @functools.cache
@@ -107,6 +135,7 @@ class Process:
             start_new_session=True,
         )
         log.close()
+        _RUNNING[self.popen.pid] = self
         return self
 
     def alive(self) -> bool:
@@ -129,7 +158,10 @@ class Process:
 
     def stop(self, timeout: float = 15.0) -> None:
         """Sends SIGTERM to the process group, then SIGKILL if it lingers."""
-        if self.popen is None or self.popen.poll() is not None:
+        if self.popen is None:
+            return
+        _RUNNING.pop(self.popen.pid, None)
+        if self.popen.poll() is not None:
             return
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.popen.pid, signal.SIGTERM)
@@ -142,10 +174,28 @@ class Process:
 
     def kill(self) -> None:
         """Kills the process group at once (a crash, as far as the rest can tell)."""
-        if self.popen is not None and self.popen.poll() is None:
+        if self.popen is None:
+            return
+        _RUNNING.pop(self.popen.pid, None)
+        if self.popen.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.popen.pid, signal.SIGKILL)
             self.popen.wait(5)
+
+
+def strangers(names: Sequence[str]) -> list[str]:
+    """Running processes of these programs that this run did not start, as "name (pid)".
+
+    A benchmark reports them: a server left behind by an interrupted run takes CPU from
+    the same cores and skews every figure measured next to it.
+    """
+    found = []
+    for process in psutil.process_iter(["pid", "cmdline"]):
+        argv = process.info["cmdline"] or [""]
+        name = Path(argv[0]).name
+        if name in names and process.info["pid"] not in _RUNNING:
+            found.append(f"{name} ({process.info['pid']})")
+    return found
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:

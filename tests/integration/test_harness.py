@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
+import psutil
 import pytest
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
@@ -12,6 +17,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from tests.harness.kube import ControlPlane
 from tests.harness.otelcol import Collector, spans
+from tests.harness.processes import REPO, strangers
 
 
 @pytest.mark.kube
@@ -110,3 +116,34 @@ def test_telemetrygen_load_reaches_the_collector() -> None:
         assert len(spans(collector.records())) == 50
     finally:
         collector.stop()
+
+
+_INTERRUPTED_RUN = """
+import json, sys, time
+from tests.harness.kube import ControlPlane
+from tests.harness.processes import stop_servers_on_termination
+stop_servers_on_termination()
+plane = ControlPlane().start()
+pids = [p.popen.pid for p in plane.processes.values()]
+print(json.dumps({"pids": pids, "root": str(plane.root)}), flush=True)
+time.sleep(300)
+"""
+
+
+@pytest.mark.kube
+def test_a_terminated_run_leaves_no_control_plane_behind() -> None:
+    run = subprocess.Popen(
+        [sys.executable, "-c", _INTERRUPTED_RUN], cwd=REPO, stdout=subprocess.PIPE, text=True
+    )
+    assert run.stdout is not None
+    started = json.loads(run.stdout.readline())
+    assert len(started["pids"]) == 2  # etcd and kube-apiserver
+    running = strangers(("etcd", "kube-apiserver"))
+    assert all(any(f"({pid})" in s for s in running) for pid in started["pids"])
+
+    run.send_signal(signal.SIGTERM)  # as a CI time limit or `timeout` would
+    assert run.wait(60) != 0
+
+    for pid in started["pids"]:
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie"
+    assert not Path(started["root"]).exists()
