@@ -119,14 +119,14 @@ def test_telemetrygen_load_reaches_the_collector() -> None:
 
 
 _INTERRUPTED_RUN = """
-import json, sys, time
+import json, signal
 from tests.harness.kube import ControlPlane
 from tests.harness.processes import stop_servers_on_termination
 stop_servers_on_termination()
 plane = ControlPlane().start()
 pids = [p.popen.pid for p in plane.processes.values()]
 print(json.dumps({"pids": pids, "root": str(plane.root)}), flush=True)
-time.sleep(300)
+signal.pause()  # until the test terminates it
 """
 
 
